@@ -1,0 +1,1 @@
+//! k3rs-actors: the actor tree.

@@ -1,0 +1,1 @@
+//! k3rs-store: the datastore.
