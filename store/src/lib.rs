@@ -1,1 +1,13 @@
-//! k3rs-store: the datastore.
+//! k3rs-store: the datastore every other part stands on.
+//!
+//! Owns: the `Backend` trait and its embedded backends (sled, SQLite), the global revision,
+//! compare-and-swap writes with group commit, lists consistent at one revision, watch streams
+//! with catch-up from history, and compaction.
+//! Does not: know HTTP, Kubernetes objects, actors or nodes. Keys are strings, values bytes.
+
+pub mod backend;
+pub mod error;
+pub mod types;
+
+pub use error::{BackendError, Result, StoreError};
+pub use types::{Event, EventKind, KeyRange, KeyValue, ListPage, ListRequest, Record, Revision};

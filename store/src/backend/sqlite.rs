@@ -1,0 +1,1 @@
+//! The SQLite backend (placeholder until implemented).
