@@ -40,8 +40,10 @@ impl SledBackend {
     /// Open (or create) the store in directory `path`. Damaged files give `StoreError::Corrupt`
     /// naming the path; they are never modified.
     pub fn open(path: &Path) -> Result<Self> {
-        std::fs::create_dir_all(path)
-            .map_err(|source| BackendError::Io { path: path.to_owned(), source })?;
+        std::fs::create_dir_all(path).map_err(|source| BackendError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         let config = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
@@ -55,12 +57,20 @@ impl SledBackend {
                 return Err(corrupt(path, "sled reported corruption while recovering"));
             }
             Ok(Err(source)) => {
-                return Err(BackendError::Sled { path: path.to_owned(), source }.into());
+                return Err(BackendError::Sled {
+                    path: path.to_owned(),
+                    source,
+                }
+                .into());
             }
             Err(_) => return Err(corrupt(path, "sled failed while recovering its log")),
         };
         let tree: Tree = (*db).clone();
-        let backend = SledBackend { path: path.to_owned(), db, tree };
+        let backend = SledBackend {
+            path: path.to_owned(),
+            db,
+            tree,
+        };
         backend.check_format()?;
         Ok(backend)
     }
@@ -70,18 +80,27 @@ impl SledBackend {
             Some(v) if decode_u64(&v) == Some(FORMAT) => Ok(()),
             Some(_) => Err(corrupt(&self.path, "unknown format marker")),
             None if self.tree.is_empty() => {
-                self.tree.insert(META_FORMAT, &FORMAT.to_be_bytes()).map_err(|e| self.err(e))?;
+                self.tree
+                    .insert(META_FORMAT, &FORMAT.to_be_bytes())
+                    .map_err(|e| self.err(e))?;
                 self.db.flush().map_err(|e| self.err(e))?;
                 Ok(())
             }
-            None => Err(corrupt(&self.path, "format marker missing from a non-empty store")),
+            None => Err(corrupt(
+                &self.path,
+                "format marker missing from a non-empty store",
+            )),
         }
     }
 
     fn err(&self, source: sled::Error) -> StoreError {
         match source {
             sled::Error::Corruption { .. } => corrupt(&self.path, "sled reported corruption"),
-            source => BackendError::Sled { path: self.path.clone(), source }.into(),
+            source => BackendError::Sled {
+                path: self.path.clone(),
+                source,
+            }
+            .into(),
         }
     }
 
@@ -105,7 +124,10 @@ impl SledBackend {
 
     /// Split a `k` entry's tree key into the user key and revision.
     fn split_version_key<'a>(&self, raw: &'a [u8]) -> Result<(&'a str, Revision)> {
-        let bad = || BackendError::Decode { path: self.path.clone(), what: "version key".into() };
+        let bad = || BackendError::Decode {
+            path: self.path.clone(),
+            what: "version key".into(),
+        };
         if raw.len() < 10 || raw[0] != b'k' || raw[raw.len() - 9] != 0 {
             return Err(bad().into());
         }
@@ -115,12 +137,20 @@ impl SledBackend {
     }
 
     fn meta_u64(&self, name: &[u8]) -> Result<u64> {
-        Ok(self.tree.get(name).map_err(|e| self.err(e))?.and_then(|v| decode_u64(&v)).unwrap_or(0))
+        Ok(self
+            .tree
+            .get(name)
+            .map_err(|e| self.err(e))?
+            .and_then(|v| decode_u64(&v))
+            .unwrap_or(0))
     }
 }
 
 fn corrupt(path: &Path, reason: &str) -> StoreError {
-    StoreError::Corrupt { path: path.to_owned(), reason: reason.to_owned() }
+    StoreError::Corrupt {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 fn decode_u64(bytes: &[u8]) -> Option<u64> {
@@ -157,7 +187,12 @@ impl Backend for SledBackend {
     }
 
     fn current_revision(&self) -> Result<Revision> {
-        let last = self.tree.scan_prefix(b"r").next_back().transpose().map_err(|e| self.err(e))?;
+        let last = self
+            .tree
+            .scan_prefix(b"r")
+            .next_back()
+            .transpose()
+            .map_err(|e| self.err(e))?;
         Ok(last.and_then(|(k, _)| decode_u64(&k[1..])).unwrap_or(0))
     }
 
@@ -168,7 +203,13 @@ impl Backend for SledBackend {
     fn get_at(&self, key: &str, revision: Revision) -> Result<Option<Record>> {
         let lo = key_bound(key, &[0]);
         let hi = version_key(key, revision.saturating_add(1));
-        match self.tree.range(lo..hi).next_back().transpose().map_err(|e| self.err(e))? {
+        match self
+            .tree
+            .range(lo..hi)
+            .next_back()
+            .transpose()
+            .map_err(|e| self.err(e))?
+        {
             Some((k, v)) => {
                 let (_, rev) = self.split_version_key(&k)?;
                 Ok(Some(self.decode_version(key, rev, &v)?))
@@ -188,23 +229,27 @@ impl Backend for SledBackend {
             Some(a) if a >= range.start.as_str() => key_bound(a, &[1]),
             _ => key_bound(&range.start, &[]),
         };
-        let hi: Vec<u8> =
-            if range.end.is_empty() { vec![b'l'] } else { key_bound(&range.end, &[]) };
+        let hi: Vec<u8> = if range.end.is_empty() {
+            vec![b'l']
+        } else {
+            key_bound(&range.end, &[])
+        };
         let mut out = Vec::new();
         // The newest version at or below `revision` of the key being scanned.
         let mut current: Option<(String, Revision, IVec)> = None;
-        let flush = |cur: Option<(String, Revision, IVec)>, out: &mut Vec<Record>| -> Result<bool> {
-            if let Some((key, rev, bytes)) = cur {
-                let rec = self.decode_version(&key, rev, &bytes)?;
-                if !rec.deleted {
-                    if limit != 0 && out.len() == limit {
-                        return Ok(true);
+        let flush =
+            |cur: Option<(String, Revision, IVec)>, out: &mut Vec<Record>| -> Result<bool> {
+                if let Some((key, rev, bytes)) = cur {
+                    let rec = self.decode_version(&key, rev, &bytes)?;
+                    if !rec.deleted {
+                        if limit != 0 && out.len() == limit {
+                            return Ok(true);
+                        }
+                        out.push(rec);
                     }
-                    out.push(rec);
                 }
-            }
-            Ok(false)
-        };
+                Ok(false)
+            };
         for entry in self.tree.range(lo..hi) {
             let (k, v) = entry.map_err(|e| self.err(e))?;
             let (key, rev) = self.split_version_key(&k)?;
@@ -226,7 +271,10 @@ impl Backend for SledBackend {
 
     fn history(&self, range: &KeyRange, after: Revision, limit: usize) -> Result<Vec<Record>> {
         let mut out = Vec::new();
-        for entry in self.tree.range(log_key(after.saturating_add(1))..log_key(u64::MAX)) {
+        for entry in self
+            .tree
+            .range(log_key(after.saturating_add(1))..log_key(u64::MAX))
+        {
             let (k, key) = entry.map_err(|e| self.err(e))?;
             let revision = decode_u64(&k[1..]).unwrap_or(0);
             let key = std::str::from_utf8(&key).map_err(|_| BackendError::Decode {
@@ -236,9 +284,16 @@ impl Backend for SledBackend {
             if !range.contains(key) {
                 continue;
             }
-            let bytes = self.tree.get(version_key(key, revision)).map_err(|e| self.err(e))?.ok_or_else(
-                || corrupt(&self.path, &format!("log entry {revision} names a missing version")),
-            )?;
+            let bytes = self
+                .tree
+                .get(version_key(key, revision))
+                .map_err(|e| self.err(e))?
+                .ok_or_else(|| {
+                    corrupt(
+                        &self.path,
+                        &format!("log entry {revision} names a missing version"),
+                    )
+                })?;
             out.push(self.decode_version(key, revision, &bytes)?);
             if out.len() >= limit {
                 break;
@@ -256,9 +311,13 @@ impl Backend for SledBackend {
                 deleted: r.deleted,
                 value: r.value.clone(),
             };
-            let bytes = bincode::serde::encode_to_vec(&v, bincode::config::standard()).map_err(
-                |_| BackendError::Decode { path: self.path.clone(), what: r.key.clone() },
-            )?;
+            let bytes =
+                bincode::serde::encode_to_vec(&v, bincode::config::standard()).map_err(|_| {
+                    BackendError::Decode {
+                        path: self.path.clone(),
+                        what: r.key.clone(),
+                    }
+                })?;
             batch.insert(version_key(&r.key, r.revision), bytes);
             batch.insert(&log_key(r.revision), r.key.as_bytes());
         }
@@ -278,7 +337,10 @@ impl Backend for SledBackend {
             let revision = decode_u64(&k[1..]).unwrap_or(0);
             let key = String::from_utf8_lossy(&key).into_owned();
             // Everything older than this version is superseded below the target.
-            for old in self.tree.range(key_bound(&key, &[0])..version_key(&key, revision)) {
+            for old in self
+                .tree
+                .range(key_bound(&key, &[0])..version_key(&key, revision))
+            {
                 let (old_key, _) = old.map_err(|e| self.err(e))?;
                 batch.remove(old_key);
             }
