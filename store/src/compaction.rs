@@ -17,10 +17,7 @@ pub struct CompactionPolicy {
 
 impl Default for CompactionPolicy {
     fn default() -> Self {
-        CompactionPolicy {
-            window: Duration::from_secs(5 * 60),
-            min_revisions: 10_000,
-        }
+        CompactionPolicy { window: Duration::from_secs(5 * 60), min_revisions: 10_000 }
     }
 }
 
@@ -66,20 +63,15 @@ impl RevisionClock {
 mod tests {
     use super::*;
 
-    const POLICY: CompactionPolicy = CompactionPolicy {
-        window: Duration::from_secs(300),
-        min_revisions: 100,
-    };
+    const POLICY: CompactionPolicy =
+        CompactionPolicy { window: Duration::from_secs(300), min_revisions: 100 };
 
     #[test]
     fn nothing_is_compacted_before_the_window_has_passed() {
         let t0 = Instant::now();
         let mut clock = RevisionClock::default();
         clock.record(t0, 5_000);
-        assert_eq!(
-            clock.target(&POLICY, t0 + Duration::from_secs(299), 6_000),
-            0
-        );
+        assert_eq!(clock.target(&POLICY, t0 + Duration::from_secs(299), 6_000), 0);
     }
 
     #[test]
@@ -89,15 +81,9 @@ mod tests {
         clock.record(t0, 5_000);
         clock.record(t0 + Duration::from_secs(60), 9_000);
         // At t0+301 s only revisions up to 5,000 are older than 5 minutes.
-        assert_eq!(
-            clock.target(&POLICY, t0 + Duration::from_secs(301), 9_500),
-            5_000
-        );
+        assert_eq!(clock.target(&POLICY, t0 + Duration::from_secs(301), 9_500), 5_000);
         // At t0+361 s revisions up to 9,000 are, but the count keeps the last 100.
-        assert_eq!(
-            clock.target(&POLICY, t0 + Duration::from_secs(361), 9_050),
-            8_950
-        );
+        assert_eq!(clock.target(&POLICY, t0 + Duration::from_secs(361), 9_050), 8_950);
     }
 
     #[test]
@@ -105,10 +91,7 @@ mod tests {
         let t0 = Instant::now();
         let mut clock = RevisionClock::default();
         clock.record(t0, 150);
-        assert_eq!(
-            clock.target(&POLICY, t0 + Duration::from_secs(400), 180),
-            80
-        );
+        assert_eq!(clock.target(&POLICY, t0 + Duration::from_secs(400), 180), 80);
     }
 
     #[test]

@@ -34,11 +34,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            watch_buffer: 4096,
-            max_batch: 1024,
-            queue_depth: 16 * 1024,
-        }
+        Options { watch_buffer: 4096, max_batch: 1024, queue_depth: 16 * 1024 }
     }
 }
 
@@ -105,10 +101,7 @@ impl Datastore {
         let thread = std::thread::Builder::new()
             .name(format!("{}-writer", backend.name()))
             .spawn(move || writer.run(rx))
-            .map_err(|source| BackendError::Io {
-                path: "writer thread".into(),
-                source,
-            })?;
+            .map_err(|source| BackendError::Io { path: "writer thread".into(), source })?;
         Ok(Datastore {
             inner: Arc::new(Inner {
                 backend,
@@ -148,11 +141,7 @@ impl Datastore {
 
     /// Why the writer stopped accepting writes, if it did (the process should restart).
     pub fn failure(&self) -> Option<String> {
-        self.inner
-            .failed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.inner.failed.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn watcher_count(&self) -> usize {
@@ -182,26 +171,15 @@ impl Datastore {
     pub fn list(&self, req: &ListRequest) -> Result<ListPage> {
         let rev = self.read_revision(req.revision)?;
         let (records, more) =
-            self.inner
-                .backend
-                .range(&req.range, rev, req.after.as_deref(), req.limit)?;
+            self.inner.backend.range(&req.range, rev, req.after.as_deref(), req.limit)?;
         self.check_not_compacted(rev)?;
-        Ok(ListPage {
-            items: records.iter().map(Record::to_kv).collect(),
-            revision: rev,
-            more,
-        })
+        Ok(ListPage { items: records.iter().map(Record::to_kv).collect(), revision: rev, more })
     }
 
     /// Create `key`; fails with `AlreadyExists` if it exists.
     pub async fn create(&self, key: &str, value: Vec<u8>) -> Result<KeyValue> {
         check_key(key)?;
-        let ev = self
-            .write(WriteOp::Create {
-                key: key.to_owned(),
-                value,
-            })
-            .await?;
+        let ev = self.write(WriteOp::Create { key: key.to_owned(), value }).await?;
         Ok(ev.kv.clone())
     }
 
@@ -214,13 +192,7 @@ impl Datastore {
         expected: Option<Revision>,
     ) -> Result<KeyValue> {
         check_key(key)?;
-        let ev = self
-            .write(WriteOp::Update {
-                key: key.to_owned(),
-                value,
-                expected,
-            })
-            .await?;
+        let ev = self.write(WriteOp::Update { key: key.to_owned(), value, expected }).await?;
         Ok(ev.kv.clone())
     }
 
@@ -232,15 +204,8 @@ impl Datastore {
         expected: Option<Revision>,
     ) -> Result<(Revision, KeyValue)> {
         check_key(key)?;
-        let ev = self
-            .write(WriteOp::Delete {
-                key: key.to_owned(),
-                expected,
-            })
-            .await?;
-        let prev = ev.prev.clone().ok_or(StoreError::NotFound {
-            key: key.to_owned(),
-        })?;
+        let ev = self.write(WriteOp::Delete { key: key.to_owned(), expected }).await?;
+        let prev = ev.prev.clone().ok_or(StoreError::NotFound { key: key.to_owned() })?;
         Ok((ev.kv.mod_revision, prev))
     }
 
@@ -256,10 +221,7 @@ impl Datastore {
     pub fn watch(&self, range: KeyRange, after: Revision) -> Result<Watch> {
         let compacted = self.compact_revision()?;
         if after.saturating_add(1) < compacted {
-            return Err(StoreError::Compacted {
-                requested: after,
-                compacted,
-            });
+            return Err(StoreError::Compacted { requested: after, compacted });
         }
         let (sub, published) = self.inner.hub.subscribe(range.clone());
         Ok(Watch {
@@ -281,12 +243,7 @@ impl Datastore {
     }
 
     fn submit(&self, job: Job) -> Result<()> {
-        let tx = self
-            .inner
-            .jobs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let tx = self.inner.jobs.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let tx = tx.ok_or(StoreError::Closed)?;
         tx.send(job).map_err(|_| StoreError::Closed)
     }
@@ -295,10 +252,7 @@ impl Datastore {
         let current = self.current_revision();
         match requested {
             0 => Ok(current),
-            r if r > current => Err(StoreError::FutureRevision {
-                requested: r,
-                current,
-            }),
+            r if r > current => Err(StoreError::FutureRevision { requested: r, current }),
             r => Ok(r),
         }
     }
@@ -307,10 +261,7 @@ impl Datastore {
     fn check_not_compacted(&self, rev: Revision) -> Result<()> {
         let compacted = self.compact_revision()?;
         if rev < compacted {
-            return Err(StoreError::Compacted {
-                requested: rev,
-                compacted,
-            });
+            return Err(StoreError::Compacted { requested: rev, compacted });
         }
         Ok(())
     }
@@ -326,10 +277,7 @@ fn check_key(key: &str) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(StoreError::InvalidKey {
-        key: key.chars().take(100).collect(),
-        reason,
-    })
+    Err(StoreError::InvalidKey { key: key.chars().take(100).collect(), reason })
 }
 
 /// What a watch yields.
@@ -355,10 +303,7 @@ pub struct Watch {
 
 impl std::fmt::Debug for Watch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Watch")
-            .field("range", &self.range)
-            .field("last", &self.last)
-            .finish()
+        f.debug_struct("Watch").field("range", &self.range).field("last", &self.last).finish()
     }
 }
 
@@ -395,9 +340,7 @@ impl Watch {
                 None => {
                     self.ended = true;
                     if self.sub.lagged() {
-                        return Some(Err(StoreError::WatchLagged {
-                            revision: self.last,
-                        }));
+                        return Some(Err(StoreError::WatchLagged { revision: self.last }));
                     }
                     return None;
                 }
@@ -407,15 +350,10 @@ impl Watch {
 
     /// Read the next page of history into the buffer.
     fn catch_up(&mut self) -> Result<()> {
-        let records = self
-            .backend
-            .history(&self.range, self.catch_up_after, CATCH_UP_PAGE)?;
+        let records = self.backend.history(&self.range, self.catch_up_after, CATCH_UP_PAGE)?;
         let compacted = self.backend.compact_revision()?;
         if self.catch_up_after.saturating_add(1) < compacted {
-            return Err(StoreError::Compacted {
-                requested: self.catch_up_after,
-                compacted,
-            });
+            return Err(StoreError::Compacted { requested: self.catch_up_after, compacted });
         }
         let full_page = records.len() == CATCH_UP_PAGE;
         for rec in records {
@@ -437,9 +375,7 @@ impl Watch {
         let prev = if rec.prev_revision == 0 || rec.create_revision == rec.revision {
             None
         } else {
-            self.backend
-                .get_at(&rec.key, rec.prev_revision)?
-                .and_then(|r| r.live())
+            self.backend.get_at(&rec.key, rec.prev_revision)?.and_then(|r| r.live())
         };
         let kind = if rec.deleted {
             EventKind::Delete
@@ -448,10 +384,6 @@ impl Watch {
         } else {
             EventKind::Update
         };
-        Ok(Event {
-            kind,
-            kv: rec.to_kv(),
-            prev,
-        })
+        Ok(Event { kind, kv: rec.to_kv(), prev })
     }
 }

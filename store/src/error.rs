@@ -24,15 +24,9 @@ pub enum StoreError {
     },
     /// The requested revision has been compacted away; relist and start again.
     #[error("revision {requested} has been compacted (compaction point {compacted})")]
-    Compacted {
-        requested: Revision,
-        compacted: Revision,
-    },
+    Compacted { requested: Revision, compacted: Revision },
     #[error("revision {requested} is in the future (current revision {current})")]
-    FutureRevision {
-        requested: Revision,
-        current: Revision,
-    },
+    FutureRevision { requested: Revision, current: Revision },
     /// A watcher fell too far behind and was dropped; relist and watch again.
     #[error("watch fell too far behind and was ended at revision {revision}")]
     WatchLagged { revision: Revision },

@@ -85,20 +85,14 @@ pub struct KeyRange {
 impl KeyRange {
     /// Every key that starts with `prefix`.
     pub fn prefix(prefix: &str) -> Self {
-        KeyRange {
-            start: prefix.to_owned(),
-            end: prefix_end(prefix),
-        }
+        KeyRange { start: prefix.to_owned(), end: prefix_end(prefix) }
     }
 
     /// Exactly one key.
     pub fn single(key: &str) -> Self {
         let mut end = key.to_owned();
         end.push('\0');
-        KeyRange {
-            start: key.to_owned(),
-            end,
-        }
+        KeyRange { start: key.to_owned(), end }
     }
 
     pub fn contains(&self, key: &str) -> bool {

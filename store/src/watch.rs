@@ -52,19 +52,14 @@ impl WatchHub {
     /// A hub whose subscribers may each have `capacity` undelivered items.
     pub fn new(published: Revision, capacity: usize) -> Self {
         WatchHub {
-            inner: Mutex::new(Inner {
-                slots: Vec::new(),
-                published,
-            }),
+            inner: Mutex::new(Inner { slots: Vec::new(), published }),
             capacity: capacity.max(1),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding this lock cannot leave the slot list inconsistent.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Register a subscriber for `range`. It will receive every event published after the
@@ -73,11 +68,7 @@ impl WatchHub {
         let (tx, rx) = mpsc::channel(self.capacity);
         let lagged = Arc::new(AtomicBool::new(false));
         let mut inner = self.lock();
-        inner.slots.push(Slot {
-            range,
-            tx,
-            lagged: lagged.clone(),
-        });
+        inner.slots.push(Slot { range, tx, lagged: lagged.clone() });
         (Subscription { rx, lagged }, inner.published)
     }
 
@@ -99,13 +90,11 @@ impl WatchHub {
     pub fn progress(&self) {
         let mut inner = self.lock();
         let rev = inner.published;
-        inner
-            .slots
-            .retain(|slot| match slot.tx.try_send(HubItem::Progress(rev)) {
-                // A full channel will carry newer information soon anyway.
-                Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
+        inner.slots.retain(|slot| match slot.tx.try_send(HubItem::Progress(rev)) {
+            // A full channel will carry newer information soon anyway.
+            Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
     }
 
     /// How many subscribers are registered (closed ones are counted until the next publish).

@@ -53,14 +53,8 @@ impl WriteOp {
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
 
 pub(crate) enum Job {
-    Write {
-        op: WriteOp,
-        reply: Reply<Arc<Event>>,
-    },
-    Compact {
-        target: Revision,
-        reply: Reply<()>,
-    },
+    Write { op: WriteOp, reply: Reply<Arc<Event>> },
+    Compact { target: Revision, reply: Reply<()> },
 }
 
 /// Counters the writer keeps for metrics and status pages.
@@ -145,10 +139,7 @@ impl Writer {
     }
 
     fn failure(&self) -> Option<String> {
-        self.failed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.failed.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn queue_compaction(&mut self, target: Revision, reply: Reply<()>) {
@@ -182,10 +173,8 @@ impl Writer {
                 if let Some((_, replies)) = self.compaction.take() {
                     let msg = e.to_string();
                     for r in replies {
-                        let _ = r.send(Err(BackendError::WriterFailed {
-                            reason: msg.clone(),
-                        }
-                        .into()));
+                        let _ =
+                            r.send(Err(BackendError::WriterFailed { reason: msg.clone() }.into()));
                     }
                 }
                 return;
@@ -204,19 +193,14 @@ impl Writer {
     fn write_batch(&mut self, writes: Vec<(WriteOp, Reply<Arc<Event>>)>) {
         if let Some(reason) = self.failure() {
             for (_, reply) in writes {
-                let _ = reply.send(Err(BackendError::WriterFailed {
-                    reason: reason.clone(),
-                }
-                .into()));
+                let _ =
+                    reply.send(Err(BackendError::WriterFailed { reason: reason.clone() }.into()));
             }
             return;
         }
         let base = self.current.load(Ordering::Acquire);
-        let mut plan = Plan {
-            backend: self.backend.as_ref(),
-            next: base + 1,
-            touched: HashMap::new(),
-        };
+        let mut plan =
+            Plan { backend: self.backend.as_ref(), next: base + 1, touched: HashMap::new() };
         let mut records = Vec::with_capacity(writes.len());
         let mut outcomes: Vec<(Reply<Arc<Event>>, Result<Arc<Event>>)> =
             Vec::with_capacity(writes.len());
@@ -234,30 +218,20 @@ impl Writer {
                 tracing::error!(error = %e, backend = self.backend.name(), "datastore commit failed; refusing further writes");
                 *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
                 for (reply, _) in outcomes {
-                    let _ = reply.send(Err(BackendError::WriterFailed {
-                        reason: reason.clone(),
-                    }
-                    .into()));
+                    let _ = reply
+                        .send(Err(BackendError::WriterFailed { reason: reason.clone() }.into()));
                 }
                 return;
             }
             let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
-            self.stats
-                .writes
-                .fetch_add(records.len() as u64, Ordering::Relaxed);
-            self.stats
-                .commit_micros
-                .fetch_add(micros, Ordering::Relaxed);
-            self.stats
-                .last_commit_micros
-                .store(micros, Ordering::Relaxed);
+            self.stats.writes.fetch_add(records.len() as u64, Ordering::Relaxed);
+            self.stats.commit_micros.fetch_add(micros, Ordering::Relaxed);
+            self.stats.last_commit_micros.store(micros, Ordering::Relaxed);
             let upto = plan.next - 1;
             self.current.store(upto, Ordering::Release);
-            let events: Vec<Arc<Event>> = outcomes
-                .iter()
-                .filter_map(|(_, o)| o.as_ref().ok().cloned())
-                .collect();
+            let events: Vec<Arc<Event>> =
+                outcomes.iter().filter_map(|(_, o)| o.as_ref().ok().cloned()).collect();
             self.hub.publish(&events, upto);
         }
         for (reply, outcome) in outcomes {
@@ -279,10 +253,7 @@ impl Plan<'_> {
         if let Some(kv) = self.touched.get(key) {
             return Ok(kv.clone());
         }
-        let kv = self
-            .backend
-            .get_at(key, self.next - 1)?
-            .and_then(|r| r.live());
+        let kv = self.backend.get_at(key, self.next - 1)?.and_then(|r| r.live());
         Ok(kv)
     }
 
@@ -292,9 +263,7 @@ impl Plan<'_> {
         let revision = self.next;
         let check = |expected: &Option<Revision>, prev: &Option<KeyValue>| -> Result<KeyValue> {
             match (prev, expected) {
-                (None, _) => Err(StoreError::NotFound {
-                    key: key.to_owned(),
-                }),
+                (None, _) => Err(StoreError::NotFound { key: key.to_owned() }),
                 (Some(p), Some(e)) if p.mod_revision != *e => Err(StoreError::Conflict {
                     key: key.to_owned(),
                     expected: *e,
@@ -306,9 +275,7 @@ impl Plan<'_> {
         let (record, event) = match op {
             WriteOp::Create { value, .. } => {
                 if prev.is_some() {
-                    return Err(StoreError::AlreadyExists {
-                        key: key.to_owned(),
-                    });
+                    return Err(StoreError::AlreadyExists { key: key.to_owned() });
                 }
                 let kv = KeyValue {
                     key: key.to_owned(),
@@ -316,18 +283,9 @@ impl Plan<'_> {
                     create_revision: revision,
                     mod_revision: revision,
                 };
-                (
-                    record_of(&kv, 0, false),
-                    Event {
-                        kind: EventKind::Create,
-                        kv,
-                        prev: None,
-                    },
-                )
+                (record_of(&kv, 0, false), Event { kind: EventKind::Create, kv, prev: None })
             }
-            WriteOp::Update {
-                value, expected, ..
-            } => {
+            WriteOp::Update { value, expected, .. } => {
                 let p = check(expected, &prev)?;
                 let kv = KeyValue {
                     key: key.to_owned(),
@@ -337,11 +295,7 @@ impl Plan<'_> {
                 };
                 (
                     record_of(&kv, p.mod_revision, false),
-                    Event {
-                        kind: EventKind::Update,
-                        kv,
-                        prev: Some(p),
-                    },
+                    Event { kind: EventKind::Update, kv, prev: Some(p) },
                 )
             }
             WriteOp::Delete { expected, .. } => {
@@ -354,11 +308,7 @@ impl Plan<'_> {
                 };
                 (
                     record_of(&kv, p.mod_revision, true),
-                    Event {
-                        kind: EventKind::Delete,
-                        kv,
-                        prev: Some(p),
-                    },
+                    Event { kind: EventKind::Delete, kv, prev: Some(p) },
                 )
             }
         };

@@ -69,11 +69,7 @@ async fn revisions_are_consecutive_and_cas_is_enforced(open: Open) {
     let a2 = ds.update("/r/a", b"2".to_vec(), Some(1)).await.unwrap();
     assert_eq!((a2.mod_revision, a2.create_revision), (3, 1));
     match ds.update("/r/a", b"3".to_vec(), Some(1)).await {
-        Err(StoreError::Conflict {
-            expected: 1,
-            current: Some(cur),
-            ..
-        }) => {
+        Err(StoreError::Conflict { expected: 1, current: Some(cur), .. }) => {
             assert_eq!(cur.mod_revision, 3);
             assert_eq!(cur.value, b"2");
         }
@@ -83,35 +79,17 @@ async fn revisions_are_consecutive_and_cas_is_enforced(open: Open) {
         ds.update("/r/zz", b"1".to_vec(), None).await,
         Err(StoreError::NotFound { .. })
     ));
-    assert!(matches!(
-        ds.delete("/r/b", Some(1)).await,
-        Err(StoreError::Conflict { .. })
-    ));
+    assert!(matches!(ds.delete("/r/b", Some(1)).await, Err(StoreError::Conflict { .. })));
     let (rev, prev) = ds.delete("/r/b", Some(2)).await.unwrap();
     assert_eq!((rev, prev.value.as_slice()), (4, b"1".as_slice()));
     assert_eq!(ds.get("/r/b").unwrap(), None);
-    assert!(matches!(
-        ds.delete("/r/b", None).await,
-        Err(StoreError::NotFound { .. })
-    ));
+    assert!(matches!(ds.delete("/r/b", None).await, Err(StoreError::NotFound { .. })));
     let b2 = ds.create("/r/b", b"new".to_vec()).await.unwrap();
     assert_eq!((b2.create_revision, b2.mod_revision), (5, 5));
     // Unconditional update.
-    assert_eq!(
-        ds.update("/r/b", b"u".to_vec(), None)
-            .await
-            .unwrap()
-            .mod_revision,
-        6
-    );
-    assert!(matches!(
-        ds.create("", vec![]).await,
-        Err(StoreError::InvalidKey { .. })
-    ));
-    assert!(matches!(
-        ds.create("/a\0b", vec![]).await,
-        Err(StoreError::InvalidKey { .. })
-    ));
+    assert_eq!(ds.update("/r/b", b"u".to_vec(), None).await.unwrap().mod_revision, 6);
+    assert!(matches!(ds.create("", vec![]).await, Err(StoreError::InvalidKey { .. })));
+    assert!(matches!(ds.create("/a\0b", vec![]).await, Err(StoreError::InvalidKey { .. })));
     assert_eq!(ds.current_revision(), 6);
 }
 
@@ -119,9 +97,7 @@ async fn lists_are_consistent_at_one_revision_and_paginate(open: Open) {
     let dir = tempfile::tempdir().unwrap();
     let ds = store(open, dir.path());
     for i in 0..10 {
-        ds.create(&format!("/p/{i:02}"), format!("v{i}").into_bytes())
-            .await
-            .unwrap();
+        ds.create(&format!("/p/{i:02}"), format!("v{i}").into_bytes()).await.unwrap();
     }
     // Keys sharing a prefix with the listed prefix but outside it.
     ds.create("/p0", b"x".to_vec()).await.unwrap();
@@ -209,10 +185,7 @@ async fn watches_replay_history_then_follow_live_writes(open: Open) {
     let mut one = ds.watch(KeyRange::single("/x/a"), 0).unwrap();
     assert_eq!(next_event(&mut one).await.kv.mod_revision, 2);
     ds.notify_progress();
-    match tokio::time::timeout(Duration::from_secs(10), one.next())
-        .await
-        .unwrap()
-    {
+    match tokio::time::timeout(Duration::from_secs(10), one.next()).await.unwrap() {
         Some(Ok(WatchItem::Progress(rev))) => assert_eq!(rev, 8),
         other => panic!("expected progress, got {other:?}"),
     }
@@ -258,14 +231,10 @@ async fn compaction_keeps_reads_above_the_point_and_refuses_below(open: Open) {
     ds.create("/c/00", b"again".to_vec()).await.unwrap();
     let current = ds.current_revision();
     let point = 60;
-    let before: Vec<_> = (point..=current)
-        .map(|r| list(&ds, "/c/", r, None, 0))
-        .collect();
+    let before: Vec<_> = (point..=current).map(|r| list(&ds, "/c/", r, None, 0)).collect();
     ds.compact(point).await.unwrap();
     assert_eq!(ds.compact_revision().unwrap(), point);
-    let after: Vec<_> = (point..=current)
-        .map(|r| list(&ds, "/c/", r, None, 0))
-        .collect();
+    let after: Vec<_> = (point..=current).map(|r| list(&ds, "/c/", r, None, 0)).collect();
     assert_eq!(before, after);
     assert!(matches!(
         ds.list(&ListRequest {
@@ -284,10 +253,7 @@ async fn compaction_keeps_reads_above_the_point_and_refuses_below(open: Open) {
     let mut w = ds.watch(KeyRange::prefix("/c/"), point - 1).unwrap();
     let first = next_event(&mut w).await;
     assert_eq!(first.kv.mod_revision, point);
-    assert!(
-        first.prev.is_some(),
-        "the previous version of an update survives compaction"
-    );
+    assert!(first.prev.is_some(), "the previous version of an update survives compaction");
     // Compaction to everything, then everything still reads the same.
     let now = list(&ds, "/c/", 0, None, 0);
     ds.compact(current).await.unwrap();
@@ -304,9 +270,7 @@ async fn everything_survives_a_restart(open: Open) {
     {
         let ds = store(open, dir.path());
         for i in 0..50u32 {
-            ds.create(&format!("/s/{i:02}"), vec![i as u8])
-                .await
-                .unwrap();
+            ds.create(&format!("/s/{i:02}"), vec![i as u8]).await.unwrap();
         }
         ds.delete("/s/00", None).await.unwrap();
         ds.compact(10).await.unwrap();
@@ -374,29 +338,17 @@ async fn concurrent_writers_get_unique_consecutive_revisions(open: Open) {
 
 async fn a_slow_watcher_is_ended_without_stalling_writers(open: Open) {
     let dir = tempfile::tempdir().unwrap();
-    let ds = Datastore::open(
-        open(dir.path()),
-        Options {
-            watch_buffer: 8,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let ds = Datastore::open(open(dir.path()), Options { watch_buffer: 8, ..Options::default() })
+        .unwrap();
     let mut slow = ds.watch(KeyRange::prefix("/l/"), 0).unwrap();
     let mut fast = ds.watch(KeyRange::prefix("/l/"), 0).unwrap();
     for i in 0..100u32 {
         ds.create(&format!("/l/{i:03}"), vec![]).await.unwrap();
-        assert_eq!(
-            next_event(&mut fast).await.kv.mod_revision,
-            u64::from(i) + 1
-        );
+        assert_eq!(next_event(&mut fast).await.kv.mod_revision, u64::from(i) + 1);
     }
     let mut delivered = 0;
     loop {
-        match tokio::time::timeout(Duration::from_secs(10), slow.next())
-            .await
-            .unwrap()
-        {
+        match tokio::time::timeout(Duration::from_secs(10), slow.next()).await.unwrap() {
             Some(Ok(WatchItem::Event(_))) => delivered += 1,
             Some(Err(StoreError::WatchLagged { revision })) => {
                 assert_eq!(revision, delivered);

@@ -8,6 +8,8 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sled::{Batch, IVec, Tree};
@@ -19,6 +21,12 @@ use crate::types::{KeyRange, Record, Revision};
 const FORMAT: u64 = 1;
 const META_FORMAT: &[u8] = b"mformat";
 const META_COMPACT: &[u8] = b"mcompact";
+/// A file beside sled's own: written when the store is initialised, then rewritten with a
+/// committed revision at most once a second and on close. sled recovers a truncated or damaged
+/// log by dropping its tail without complaint; a store that opens below the revision recorded
+/// here (or empty, with the file present) has lost committed data and is refused.
+const MARKER_FILE: &str = "k3rs-store";
+const MARKER_EVERY: Duration = Duration::from_secs(1);
 
 /// What is stored per version (the key and revision are in the tree key).
 #[derive(Serialize, Deserialize)]
@@ -34,16 +42,17 @@ pub struct SledBackend {
     path: PathBuf,
     db: sled::Db,
     tree: Tree,
+    marker: PathBuf,
+    /// When the marker file was last rewritten.
+    marked: Mutex<Instant>,
 }
 
 impl SledBackend {
     /// Open (or create) the store in directory `path`. Damaged files give `StoreError::Corrupt`
     /// naming the path; they are never modified.
     pub fn open(path: &Path) -> Result<Self> {
-        std::fs::create_dir_all(path).map_err(|source| BackendError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        std::fs::create_dir_all(path)
+            .map_err(|source| BackendError::Io { path: path.to_owned(), source })?;
         let config = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
@@ -51,66 +60,91 @@ impl SledBackend {
             .flush_every_ms(None);
         // sled can panic on some kinds of damage instead of returning an error.
         let opened = catch_unwind(AssertUnwindSafe(|| config.open()));
+        let file = path.join("db");
         let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(sled::Error::Corruption { .. })) => {
-                return Err(corrupt(path, "sled reported corruption while recovering"));
+                return Err(corrupt(&file, "sled reported corruption while recovering"));
             }
             Ok(Err(source)) => {
-                return Err(BackendError::Sled {
-                    path: path.to_owned(),
-                    source,
-                }
-                .into());
+                return Err(BackendError::Sled { path: path.to_owned(), source }.into());
             }
-            Err(_) => return Err(corrupt(path, "sled failed while recovering its log")),
+            Err(_) => return Err(corrupt(&file, "sled failed while recovering its log")),
         };
         let tree: Tree = (*db).clone();
-        let backend = SledBackend {
-            path: path.to_owned(),
-            db,
-            tree,
-        };
+        let marker = path.join(MARKER_FILE);
+        let backend =
+            SledBackend { path: file, db, tree, marker, marked: Mutex::new(Instant::now()) };
         backend.check_format()?;
+        backend.verify()?;
         Ok(backend)
     }
 
     fn check_format(&self) -> Result<()> {
+        let recorded = read_marker(&self.marker)
+            .map_err(|source| BackendError::Io { path: self.marker.clone(), source })?;
         match self.tree.get(META_FORMAT).map_err(|e| self.err(e))? {
-            Some(v) if decode_u64(&v) == Some(FORMAT) => Ok(()),
-            Some(_) => Err(corrupt(&self.path, "unknown format marker")),
-            None if self.tree.is_empty() => {
-                self.tree
-                    .insert(META_FORMAT, &FORMAT.to_be_bytes())
-                    .map_err(|e| self.err(e))?;
-                self.db.flush().map_err(|e| self.err(e))?;
-                Ok(())
+            Some(v) if decode_u64(&v) == Some(FORMAT) => {
+                let current = self.current_revision()?;
+                match recorded {
+                    Some(Some(committed)) if committed > current => Err(corrupt(
+                        &self.path,
+                        &format!(
+                            "it holds revision {current} but revision {committed} was committed \
+                             (the log is truncated or damaged)"
+                        ),
+                    )),
+                    _ => Ok(()),
+                }
             }
-            None => Err(corrupt(
-                &self.path,
-                "format marker missing from a non-empty store",
-            )),
+            Some(_) => Err(corrupt(&self.path, "unknown format marker")),
+            None if recorded.is_some() => {
+                Err(corrupt(&self.path, "the store was initialised but its data is gone"))
+            }
+            None if self.tree.is_empty() => {
+                self.tree.insert(META_FORMAT, &FORMAT.to_be_bytes()).map_err(|e| self.err(e))?;
+                self.db.flush().map_err(|e| self.err(e))?;
+                self.write_marker(0)
+            }
+            None => Err(corrupt(&self.path, "format marker missing from a non-empty store")),
         }
+    }
+
+    /// Record `revision` as committed (it must already be durable).
+    fn write_marker(&self, revision: Revision) -> Result<()> {
+        write_marker(&self.marker, revision)
+            .map_err(|source| BackendError::Io { path: self.marker.clone(), source }.into())
+    }
+
+    /// Read every page and decode every record once, so damage that sled's recovery does not
+    /// notice is found at open rather than on some later read.
+    fn verify(&self) -> Result<()> {
+        for entry in self.tree.iter() {
+            let (k, v) = entry.map_err(|e| self.err(e))?;
+            match k.first() {
+                Some(b'k') => {
+                    let (key, rev) = self.split_version_key(&k)?;
+                    self.decode_version(key, rev, &v)?;
+                }
+                Some(b'r') if k.len() == 9 && std::str::from_utf8(&v).is_ok() => {}
+                Some(b'm') => {}
+                _ => return Err(corrupt(&self.path, "unrecognised entry")),
+            }
+        }
+        Ok(())
     }
 
     fn err(&self, source: sled::Error) -> StoreError {
         match source {
             sled::Error::Corruption { .. } => corrupt(&self.path, "sled reported corruption"),
-            source => BackendError::Sled {
-                path: self.path.clone(),
-                source,
-            }
-            .into(),
+            source => BackendError::Sled { path: self.path.clone(), source }.into(),
         }
     }
 
     fn decode_version(&self, key: &str, revision: Revision, bytes: &[u8]) -> Result<Record> {
         let (v, _): (Version, usize) =
             bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map_err(
-                |_| BackendError::Decode {
-                    path: self.path.clone(),
-                    what: format!("{key}@{revision}"),
-                },
+                |_| corrupt(&self.path, &format!("cannot decode version {key}@{revision}")),
             )?;
         Ok(Record {
             key: key.to_owned(),
@@ -124,12 +158,9 @@ impl SledBackend {
 
     /// Split a `k` entry's tree key into the user key and revision.
     fn split_version_key<'a>(&self, raw: &'a [u8]) -> Result<(&'a str, Revision)> {
-        let bad = || BackendError::Decode {
-            path: self.path.clone(),
-            what: "version key".into(),
-        };
+        let bad = || corrupt(&self.path, "malformed version key");
         if raw.len() < 10 || raw[0] != b'k' || raw[raw.len() - 9] != 0 {
-            return Err(bad().into());
+            return Err(bad());
         }
         let key = std::str::from_utf8(&raw[1..raw.len() - 9]).map_err(|_| bad())?;
         let revision = decode_u64(&raw[raw.len() - 8..]).ok_or_else(bad)?;
@@ -137,20 +168,38 @@ impl SledBackend {
     }
 
     fn meta_u64(&self, name: &[u8]) -> Result<u64> {
-        Ok(self
-            .tree
-            .get(name)
-            .map_err(|e| self.err(e))?
-            .and_then(|v| decode_u64(&v))
-            .unwrap_or(0))
+        Ok(self.tree.get(name).map_err(|e| self.err(e))?.and_then(|v| decode_u64(&v)).unwrap_or(0))
+    }
+}
+
+/// Replace the marker file durably: write a new file, sync it, rename it over the old one, and
+/// sync the directory.
+fn write_marker(marker: &Path, revision: Revision) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = marker.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(format!("k3rs sled store, format {FORMAT}\ncommitted {revision}\n").as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, marker)?;
+    if let Some(dir) = marker.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// `None`: no marker (a new store). `Some(None)`: a marker without a readable revision.
+fn read_marker(marker: &Path) -> std::io::Result<Option<Option<Revision>>> {
+    match std::fs::read_to_string(marker) {
+        Ok(text) => {
+            Ok(Some(text.lines().find_map(|l| l.strip_prefix("committed ")?.trim().parse().ok())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
 fn corrupt(path: &Path, reason: &str) -> StoreError {
-    StoreError::Corrupt {
-        path: path.to_owned(),
-        reason: reason.to_owned(),
-    }
+    StoreError::Corrupt { path: path.to_owned(), reason: reason.to_owned() }
 }
 
 fn decode_u64(bytes: &[u8]) -> Option<u64> {
@@ -181,18 +230,25 @@ fn log_key(revision: Revision) -> [u8; 9] {
     k
 }
 
+impl Drop for SledBackend {
+    fn drop(&mut self) {
+        let marked = self.db.flush().map_err(|e| self.err(e)).and_then(|_| {
+            let current = self.current_revision()?;
+            self.write_marker(current)
+        });
+        if let Err(e) = marked {
+            tracing::warn!(error = %e, "could not record the committed revision on close");
+        }
+    }
+}
+
 impl Backend for SledBackend {
     fn name(&self) -> &'static str {
         "sled"
     }
 
     fn current_revision(&self) -> Result<Revision> {
-        let last = self
-            .tree
-            .scan_prefix(b"r")
-            .next_back()
-            .transpose()
-            .map_err(|e| self.err(e))?;
+        let last = self.tree.scan_prefix(b"r").next_back().transpose().map_err(|e| self.err(e))?;
         Ok(last.and_then(|(k, _)| decode_u64(&k[1..])).unwrap_or(0))
     }
 
@@ -203,13 +259,7 @@ impl Backend for SledBackend {
     fn get_at(&self, key: &str, revision: Revision) -> Result<Option<Record>> {
         let lo = key_bound(key, &[0]);
         let hi = version_key(key, revision.saturating_add(1));
-        match self
-            .tree
-            .range(lo..hi)
-            .next_back()
-            .transpose()
-            .map_err(|e| self.err(e))?
-        {
+        match self.tree.range(lo..hi).next_back().transpose().map_err(|e| self.err(e))? {
             Some((k, v)) => {
                 let (_, rev) = self.split_version_key(&k)?;
                 Ok(Some(self.decode_version(key, rev, &v)?))
@@ -229,11 +279,8 @@ impl Backend for SledBackend {
             Some(a) if a >= range.start.as_str() => key_bound(a, &[1]),
             _ => key_bound(&range.start, &[]),
         };
-        let hi: Vec<u8> = if range.end.is_empty() {
-            vec![b'l']
-        } else {
-            key_bound(&range.end, &[])
-        };
+        let hi: Vec<u8> =
+            if range.end.is_empty() { vec![b'l'] } else { key_bound(&range.end, &[]) };
         let mut out = Vec::new();
         // The newest version at or below `revision` of the key being scanned.
         let mut current: Option<(String, Revision, IVec)> = None;
@@ -271,10 +318,7 @@ impl Backend for SledBackend {
 
     fn history(&self, range: &KeyRange, after: Revision, limit: usize) -> Result<Vec<Record>> {
         let mut out = Vec::new();
-        for entry in self
-            .tree
-            .range(log_key(after.saturating_add(1))..log_key(u64::MAX))
-        {
+        for entry in self.tree.range(log_key(after.saturating_add(1))..log_key(u64::MAX)) {
             let (k, key) = entry.map_err(|e| self.err(e))?;
             let revision = decode_u64(&k[1..]).unwrap_or(0);
             let key = std::str::from_utf8(&key).map_err(|_| BackendError::Decode {
@@ -289,10 +333,7 @@ impl Backend for SledBackend {
                 .get(version_key(key, revision))
                 .map_err(|e| self.err(e))?
                 .ok_or_else(|| {
-                    corrupt(
-                        &self.path,
-                        &format!("log entry {revision} names a missing version"),
-                    )
+                    corrupt(&self.path, &format!("log entry {revision} names a missing version"))
                 })?;
             out.push(self.decode_version(key, revision, &bytes)?);
             if out.len() >= limit {
@@ -313,16 +354,20 @@ impl Backend for SledBackend {
             };
             let bytes =
                 bincode::serde::encode_to_vec(&v, bincode::config::standard()).map_err(|_| {
-                    BackendError::Decode {
-                        path: self.path.clone(),
-                        what: r.key.clone(),
-                    }
+                    BackendError::Decode { path: self.path.clone(), what: r.key.clone() }
                 })?;
             batch.insert(version_key(&r.key, r.revision), bytes);
             batch.insert(&log_key(r.revision), r.key.as_bytes());
         }
         self.tree.apply_batch(batch).map_err(|e| self.err(e))?;
         self.db.flush().map_err(|e| self.err(e))?;
+        if let Some(last) = records.last() {
+            let mut marked = self.marked.lock().unwrap_or_else(|p| p.into_inner());
+            if marked.elapsed() >= MARKER_EVERY {
+                *marked = Instant::now();
+                self.write_marker(last.revision)?;
+            }
+        }
         Ok(())
     }
 
@@ -337,10 +382,7 @@ impl Backend for SledBackend {
             let revision = decode_u64(&k[1..]).unwrap_or(0);
             let key = String::from_utf8_lossy(&key).into_owned();
             // Everything older than this version is superseded below the target.
-            for old in self
-                .tree
-                .range(key_bound(&key, &[0])..version_key(&key, revision))
-            {
+            for old in self.tree.range(key_bound(&key, &[0])..version_key(&key, revision)) {
                 let (old_key, _) = old.map_err(|e| self.err(e))?;
                 batch.remove(old_key);
             }
