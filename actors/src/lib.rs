@@ -1,1 +1,11 @@
-//! k3rs-actors: the actor tree.
+//! k3rs-actors: the actor tree. Each actor is a thin shell over plain logic from `k3rs-store`,
+//! `k3rs-net` or `k3rs-config`: it owns lifecycle (timers, supervision, shutdown) and message
+//! plumbing, never logic that could not be tested without actix.
+//!
+//! Owns: DatastoreActor (today); ApiActor, NodeRegistry, TunnelSession, PodSupervisor,
+//! FlannelActor and the agent's load-balancer actor as they land.
+//! Does not: parse configuration, build paths, or talk HTTP itself.
+
+pub mod datastore;
+
+pub use datastore::DatastoreActor;
