@@ -1,4 +1,9 @@
-//! k3rs-net: tunnel framing, the client load balancer's server pool, overlay backends, pod
-//! network setup and TLS helpers, all as plain logic.
+//! k3rs-net: wire formats and network state as plain logic: join tokens, the PKI, and (as they
+//! land) tunnel framing, the client load balancer's server pool, overlay backends, pod network
+//! setup and TLS configuration.
 //!
-//! Owns: wire formats and network state machines. Does not: spawn actors or know about actix.
+//! Owns: what goes over the wire and how network state changes. Does not: spawn actors or know
+//! about actix; read configuration (callers pass values in).
+
+pub mod pki;
+pub mod token;
