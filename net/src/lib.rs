@@ -6,4 +6,5 @@
 //! about actix; read configuration (callers pass values in).
 
 pub mod pki;
+pub mod server_certs;
 pub mod token;
