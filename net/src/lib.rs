@@ -7,4 +7,5 @@
 
 pub mod pki;
 pub mod server_certs;
+pub mod tls;
 pub mod token;

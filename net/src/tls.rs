@@ -1,0 +1,124 @@
+//! rustls configurations: the API server's (its serving certificate; client certificates
+//! requested but optional, verified against the client CA) and, for agents and tests, a client's.
+
+use std::sync::Arc;
+
+use rustls::RootCertStore;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+
+/// Why a TLS configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {what} PEM")]
+    Pem {
+        what: &'static str,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("no certificate in {what} PEM")]
+    Empty { what: &'static str },
+    #[error("invalid TLS configuration")]
+    Rustls(#[from] rustls::Error),
+    #[error("invalid client CA")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+}
+
+pub type Result<T, E = TlsError> = std::result::Result<T, E>;
+
+fn certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|source| TlsError::Pem { what, source })?;
+    if certs.is_empty() {
+        return Err(TlsError::Empty { what });
+    }
+    Ok(certs)
+}
+
+fn key(pem: &str, what: &'static str) -> Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|source| TlsError::Pem { what, source })
+}
+
+fn roots(ca_pem: &str, what: &'static str) -> Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for cert in certs(ca_pem, what)? {
+        roots.add(cert)?;
+    }
+    Ok(roots)
+}
+
+/// The API server's TLS: HTTP/1.1, client certificates optional (token users connect without).
+pub fn server_config(
+    cert_pem: &str,
+    key_pem: &str,
+    client_ca_pem: &str,
+) -> Result<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots(client_ca_pem, "client CA")?),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs(cert_pem, "serving certificate")?, key(key_pem, "serving key")?)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// A client's TLS trusting only `ca_pem`, with an optional client certificate.
+pub fn client_config(ca_pem: &str, identity: Option<(&str, &str)>) -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(ca_pem, "server CA")?);
+    let mut config = match identity {
+        Some((cert_pem, key_pem)) => builder.with_client_auth_cert(
+            certs(cert_pem, "client certificate")?,
+            key(key_pem, "client key")?,
+        )?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::pki::{CertificateAuthority, LeafSpec, Usage};
+
+    #[test]
+    fn configs_build_from_issued_certificates_and_bad_pem_is_an_error() {
+        let server_ca = CertificateAuthority::generate("s").unwrap();
+        let client_ca = CertificateAuthority::generate("c").unwrap();
+        let serving = server_ca
+            .issue(&LeafSpec {
+                common_name: "kube-apiserver".into(),
+                organizations: vec![],
+                sans: vec!["127.0.0.1".into()],
+                usage: Usage::Server,
+            })
+            .unwrap();
+        let admin = client_ca
+            .issue(&LeafSpec {
+                common_name: "system:admin".into(),
+                organizations: vec!["system:masters".into()],
+                sans: vec![],
+                usage: Usage::Client,
+            })
+            .unwrap();
+        server_config(&serving.cert_pem, &serving.key_pem, client_ca.cert_pem()).unwrap();
+        client_config(server_ca.cert_pem(), Some((&admin.cert_pem, &admin.key_pem))).unwrap();
+        client_config(server_ca.cert_pem(), None).unwrap();
+        assert!(matches!(
+            server_config("junk", &serving.key_pem, client_ca.cert_pem()),
+            Err(TlsError::Empty { .. })
+        ));
+    }
+}
