@@ -1,0 +1,14 @@
+//! k3rs-api: the Kubernetes API logic, as plain code (ADR 004).
+//!
+//! Owns: who a caller is (`identity`), the one mapping from errors to `metav1.Status`
+//! (`status`), the version the server reports (`version`); the resource registry, validation,
+//! patch, tables and discovery as they land.
+//! Does not: serve HTTP or know actix (the ApiActor in `k3rs-actors` does), or touch storage
+//! other than through `k3rs-store`'s `Datastore`.
+
+pub mod identity;
+pub mod status;
+pub mod version;
+
+pub use identity::Identity;
+pub use status::Status;
