@@ -6,6 +6,8 @@
 //! FlannelActor and the agent's load-balancer actor as they land.
 //! Does not: parse configuration, build paths, or talk HTTP itself.
 
+pub mod api;
 pub mod datastore;
 
+pub use api::{ApiActor, ApiState};
 pub use datastore::DatastoreActor;

@@ -1,0 +1,95 @@
+//! ApiActor: serves the Kubernetes API and the supervisor's public endpoints over HTTPS on the
+//! listener it is given. The actor owns the HTTP server's lifecycle; request handling is in
+//! `routes`, who the caller is in `caller`, and how a `Status` is written in `respond`.
+
+mod caller;
+mod respond;
+mod routes;
+
+use std::net::TcpListener;
+
+use actix::prelude::*;
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+use k3rs_api::version::VersionInfo;
+
+use crate::datastore::DatastoreActor;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    pub datastore: Addr<DatastoreActor>,
+    /// The server CA bundle, served at `/cacerts`.
+    pub server_ca_pem: String,
+    pub version: VersionInfo,
+}
+
+/// The actor.
+pub struct ApiActor {
+    listener: Option<TcpListener>,
+    tls: Option<rustls::ServerConfig>,
+    state: ApiState,
+    workers: usize,
+    handle: Option<ServerHandle>,
+}
+
+impl ApiActor {
+    /// Serve on `listener` (already bound, so callers and tests choose the port) with `tls`.
+    pub fn new(listener: TcpListener, tls: rustls::ServerConfig, state: ApiState) -> Self {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+        ApiActor { listener: Some(listener), tls: Some(tls), state, workers, handle: None }
+    }
+}
+
+impl Actor for ApiActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let (Some(listener), Some(tls)) = (self.listener.take(), self.tls.take()) else {
+            tracing::error!(actor = "ApiActor", "started twice without a listener");
+            ctx.stop();
+            return;
+        };
+        let addr = listener.local_addr().ok();
+        let state = self.state.clone();
+        let server = HttpServer::new(move || {
+            App::new().app_data(web::Data::new(state.clone())).configure(routes::configure)
+        })
+        .workers(self.workers)
+        .on_connect(caller::capture_peer_certificate)
+        .disable_signals()
+        .listen_rustls_0_23(listener, tls);
+        match server {
+            Ok(server) => {
+                let server = server.run();
+                self.handle = Some(server.handle());
+                tracing::info!(actor = "ApiActor", ?addr, "serving the Kubernetes API");
+                ctx.spawn(
+                    async move {
+                        if let Err(e) = server.await {
+                            tracing::error!(actor = "ApiActor", error = %e, "API server failed");
+                        }
+                    }
+                    .into_actor(self),
+                );
+            }
+            Err(e) => {
+                tracing::error!(actor = "ApiActor", error = %e, "cannot serve the API");
+                System::current().stop_with_code(1);
+                ctx.stop();
+            }
+        }
+    }
+
+    fn stopping(&mut self, _: &mut Self::Context) -> Running {
+        if let Some(handle) = self.handle.take() {
+            // Graceful: in-flight requests finish; the server future then ends.
+            actix::spawn(handle.stop(true));
+        }
+        Running::Stop
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

@@ -1,0 +1,77 @@
+//! Routes: the public health, version and CA endpoints, and the authenticated API behind them.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use k3rs_api::{Status, authz};
+
+use super::ApiState;
+use super::caller::{Caller, identify};
+use super::respond;
+use crate::datastore::GetStatus;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/version", web::get().to(version))
+        .route("/healthz", web::get().to(alive))
+        .route("/livez", web::get().to(alive))
+        .route("/readyz", web::get().to(ready))
+        .route(
+            "/ping",
+            web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("pong") }),
+        )
+        .route("/cacerts", web::get().to(cacerts))
+        .default_service(web::to(fallback));
+}
+
+async fn version(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok().json(&state.version)
+}
+
+async fn alive() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; charset=utf-8").body("ok")
+}
+
+/// Ready when the datastore answers and its writer has not failed. `?verbose` lists the checks.
+async fn ready(state: web::Data<ApiState>, req: HttpRequest) -> HttpResponse {
+    let datastore = match state.datastore.send(GetStatus).await {
+        Ok(s) if s.failure.is_none() => Ok(()),
+        Ok(s) => Err(s.failure.unwrap_or_default()),
+        Err(e) => Err(e.to_string()),
+    };
+    let verbose =
+        req.query_string().split('&').any(|kv| kv == "verbose" || kv.starts_with("verbose="));
+    let mut body = String::new();
+    if verbose {
+        body.push_str("[+]ping ok\n");
+        match &datastore {
+            Ok(()) => body.push_str("[+]datastore ok\n"),
+            Err(_) => body.push_str("[-]datastore failed: reason withheld\n"),
+        }
+    }
+    match datastore {
+        Ok(()) => {
+            body.push_str(if verbose { "readyz check passed" } else { "ok" });
+            HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(body)
+        }
+        Err(reason) => {
+            tracing::warn!(%reason, "readyz: datastore not ready");
+            body.push_str("readyz check failed");
+            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body(body)
+        }
+    }
+}
+
+async fn cacerts(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body(state.server_ca_pem.clone())
+}
+
+/// Everything not routed yet: authenticate, authorize, then "not found".
+async fn fallback(req: HttpRequest) -> HttpResponse {
+    let who = match identify(&req) {
+        Caller::Known(who) => who,
+        Caller::Rejected => return respond::status(Status::unauthorized()),
+    };
+    if !authz::is_superuser(&who) {
+        let verb = req.method().as_str().to_ascii_lowercase();
+        return respond::status(Status::forbidden_path(&who, &verb, req.path()));
+    }
+    respond::status(Status::no_such_path())
+}
