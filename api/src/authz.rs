@@ -10,9 +10,9 @@ const PUBLIC_PATHS: &[&str] = &["/healthz", "/livez", "/readyz", "/version", "/c
 /// May anyone read `path`?
 pub fn is_public(path: &str) -> bool {
     let path = path.trim_end_matches('/');
-    PUBLIC_PATHS.iter().any(|p| {
-        path == *p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/'))
-    })
+    PUBLIC_PATHS
+        .iter()
+        .any(|p| path == *p || path.strip_prefix(p).is_some_and(|rest| rest.starts_with('/')))
 }
 
 /// May `who` do anything at all?
@@ -26,10 +26,21 @@ mod tests {
 
     #[test]
     fn health_and_version_are_public_and_nothing_else() {
-        for p in ["/healthz", "/livez", "/readyz", "/readyz/", "/healthz/etcd", "/version", "/cacerts", "/ping"] {
+        for p in [
+            "/healthz",
+            "/livez",
+            "/readyz",
+            "/readyz/",
+            "/healthz/etcd",
+            "/version",
+            "/cacerts",
+            "/ping",
+        ] {
             assert!(is_public(p), "{p}");
         }
-        for p in ["/api", "/apis", "/api/v1/pods", "/versions", "/healthzz", "/metrics", "/admin/status"] {
+        for p in
+            ["/api", "/apis", "/api/v1/pods", "/versions", "/healthzz", "/metrics", "/admin/status"]
+        {
             assert!(!is_public(p), "{p}");
         }
     }

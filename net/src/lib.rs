@@ -5,6 +5,7 @@
 //! Owns: what goes over the wire and how network state changes. Does not: spawn actors or know
 //! about actix; read configuration (callers pass values in).
 
+pub mod kubeconfig;
 pub mod pki;
 pub mod server_certs;
 pub mod tls;

@@ -128,6 +128,92 @@ impl fmt::Display for Token {
     }
 }
 
+/// The server token file (`server/token`) and its `node-token` symlink: created on first start
+/// from `secret` (or a random one), reused afterwards. A `secret` that differs from the stored
+/// token's is refused, since agents that joined with the old one would be locked out.
+pub fn ensure_token_file(
+    token_file: &std::path::Path,
+    node_token_file: &std::path::Path,
+    ca_pem: &[u8],
+    secret: Option<&str>,
+) -> std::result::Result<Token, TokenFileError> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_owned();
+        move |source| TokenFileError::Io { path, source }
+    };
+    let token = match std::fs::read_to_string(token_file) {
+        Ok(text) => {
+            let stored = Token::parse(&text).map_err(|source| TokenFileError::Invalid {
+                path: token_file.to_owned(),
+                source,
+            })?;
+            if let Some(s) = secret
+                && s != stored.secret()
+                && Token::parse(s).map(|t| t.secret().to_owned()).ok().as_deref()
+                    != Some(stored.secret())
+            {
+                return Err(TokenFileError::Mismatch { path: token_file.to_owned() });
+            }
+            stored
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = match secret {
+                Some(s) => {
+                    Token::parse(s).map(|t| t.secret().to_owned()).unwrap_or_else(|_| s.to_owned())
+                }
+                None => generate_secret().map_err(|source| TokenFileError::Invalid {
+                    path: token_file.to_owned(),
+                    source,
+                })?,
+            };
+            let token = Token::server(ca_pem, &secret);
+            if let Some(dir) = token_file.parent() {
+                std::fs::create_dir_all(dir).map_err(io(dir))?;
+            }
+            crate::server_certs::write_file(token_file, format!("{token}\n").as_bytes(), 0o600)
+                .map_err(|e| TokenFileError::Write {
+                    path: token_file.to_owned(),
+                    source: Box::new(e),
+                })?;
+            token
+        }
+        Err(e) => return Err(io(token_file)(e)),
+    };
+    if std::fs::symlink_metadata(node_token_file).is_err() {
+        let target =
+            token_file.file_name().map_or_else(|| token_file.to_owned(), std::path::PathBuf::from);
+        std::os::unix::fs::symlink(target, node_token_file).map_err(io(node_token_file))?;
+    }
+    Ok(token)
+}
+
+/// Why the token file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenFileError {
+    #[error("{path}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("token file {path}")]
+    Invalid {
+        path: std::path::PathBuf,
+        #[source]
+        source: TokenError,
+    },
+    #[error("token file {path}")]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: Box<crate::pki::PkiError>,
+    },
+    #[error(
+        "the token given does not match the one in {path}; pass the original token, or remove the file to start a new cluster"
+    )]
+    Mismatch { path: std::path::PathBuf },
+}
+
 fn bootstrap_parts(creds: &str) -> Option<(&str, &str)> {
     let (id, secret) = creds.split_once('.')?;
     let ok = |s: &str, n: usize| {
@@ -223,6 +309,30 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|b| b.is_ascii_hexdigit()));
         assert_ne!(a, generate_secret().unwrap());
+    }
+
+    #[test]
+    fn the_token_file_is_created_once_with_a_node_token_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, link) = (dir.path().join("token"), dir.path().join("node-token"));
+        let first = ensure_token_file(&file, &link, b"CA", None).unwrap();
+        assert_eq!(first.ca_hash.as_deref(), Some(ca_hash(b"CA").as_str()));
+        assert_eq!(std::fs::read_to_string(&link).unwrap().trim(), first.to_string());
+        let again = ensure_token_file(&file, &link, b"CA", Some(first.secret())).unwrap();
+        assert_eq!(again, first);
+        // The full token form is accepted as --token too.
+        assert_eq!(
+            ensure_token_file(&file, &link, b"CA", Some(&first.to_string())).unwrap(),
+            first
+        );
+        assert!(matches!(
+            ensure_token_file(&file, &link, b"CA", Some("other")),
+            Err(TokenFileError::Mismatch { .. })
+        ));
+        let chosen = dir.path().join("t2");
+        let t =
+            ensure_token_file(&chosen, &dir.path().join("n2"), b"CA", Some("mysecret")).unwrap();
+        assert_eq!(t.secret(), "mysecret");
     }
 
     #[test]

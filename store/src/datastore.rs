@@ -58,10 +58,10 @@ impl Inner {
     fn shutdown(&self) {
         // Dropping the sender ends the writer once it has finished what it holds.
         drop(self.jobs.lock().unwrap_or_else(|p| p.into_inner()).take());
-        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            if t.join().is_err() {
-                tracing::error!("datastore writer thread panicked");
-            }
+        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take()
+            && t.join().is_err()
+        {
+            tracing::error!("datastore writer thread panicked");
         }
     }
 }

@@ -51,6 +51,8 @@ impl WriteOp {
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
+/// A caller waiting for its write, and what the batch decided for it.
+type Outcome = (Reply<Arc<Event>>, Result<Arc<Event>>);
 
 pub(crate) enum Job {
     Write { op: WriteOp, reply: Reply<Arc<Event>> },
@@ -180,12 +182,10 @@ impl Writer {
                 return;
             }
         };
-        if finished {
-            if let Some((_, replies)) = self.compaction.take() {
-                tracing::debug!(target, "compaction finished");
-                for r in replies {
-                    let _ = r.send(Ok(()));
-                }
+        if finished && let Some((_, replies)) = self.compaction.take() {
+            tracing::debug!(target, "compaction finished");
+            for r in replies {
+                let _ = r.send(Ok(()));
             }
         }
     }
@@ -202,8 +202,7 @@ impl Writer {
         let mut plan =
             Plan { backend: self.backend.as_ref(), next: base + 1, touched: HashMap::new() };
         let mut records = Vec::with_capacity(writes.len());
-        let mut outcomes: Vec<(Reply<Arc<Event>>, Result<Arc<Event>>)> =
-            Vec::with_capacity(writes.len());
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(writes.len());
         for (op, reply) in writes {
             let outcome = plan.apply(&op).map(|(record, event)| {
                 records.push(record);

@@ -107,10 +107,10 @@ fn crash_loop(backend: &str) {
         // Acknowledgements printed before the kill landed also count.
         for line in lines {
             let Ok(line) = line else { break };
-            if let Some((key, rev)) = line.rsplit_once(' ') {
-                if let Ok(rev) = rev.parse() {
-                    acked.push((key.to_owned(), rev));
-                }
+            if let Some((key, rev)) = line.rsplit_once(' ')
+                && let Ok(rev) = rev.parse()
+            {
+                acked.push((key.to_owned(), rev));
             }
         }
         assert!(started, "round {round}: the child never started");

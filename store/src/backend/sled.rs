@@ -301,10 +301,8 @@ impl Backend for SledBackend {
             let (k, v) = entry.map_err(|e| self.err(e))?;
             let (key, rev) = self.split_version_key(&k)?;
             let same_key = current.as_ref().is_some_and(|(ck, _, _)| ck == key);
-            if !same_key {
-                if flush(current.take(), &mut out)? {
-                    return Ok((out, true));
-                }
+            if !same_key && flush(current.take(), &mut out)? {
+                return Ok((out, true));
             }
             if rev <= revision {
                 current = Some((key.to_owned(), rev, v));
@@ -387,10 +385,10 @@ impl Backend for SledBackend {
                 batch.remove(old_key);
             }
             let vk = version_key(&key, revision);
-            if let Some(bytes) = self.tree.get(&vk).map_err(|e| self.err(e))? {
-                if self.decode_version(&key, revision, &bytes)?.deleted {
-                    batch.remove(vk);
-                }
+            if let Some(bytes) = self.tree.get(&vk).map_err(|e| self.err(e))?
+                && self.decode_version(&key, revision, &bytes)?.deleted
+            {
+                batch.remove(vk);
             }
             batch.remove(&k);
         }
