@@ -26,6 +26,9 @@ fn open(name: &str, dir: &Path) -> Arc<dyn Backend> {
         "sled" => {
             Arc::new(k3rs_store::backend::sled::SledBackend::open(&dir.join("sled")).unwrap())
         }
+        "sqlite" => Arc::new(
+            k3rs_store::backend::sqlite::SqliteBackend::open(&dir.join("state.db")).unwrap(),
+        ),
         other => panic!("unknown backend {other}"),
     }
 }

@@ -18,6 +18,10 @@ fn open_sled(dir: &Path) -> Arc<dyn Backend> {
     Arc::new(k3rs_store::backend::sled::SledBackend::open(&dir.join("sled")).unwrap())
 }
 
+fn open_sqlite(dir: &Path) -> Arc<dyn Backend> {
+    Arc::new(k3rs_store::backend::sqlite::SqliteBackend::open(&dir.join("db/state.db")).unwrap())
+}
+
 fn store(open: Open, dir: &Path) -> Datastore {
     Datastore::open(open(dir), Options::default()).unwrap()
 }
@@ -405,3 +409,4 @@ macro_rules! conformance {
 }
 
 conformance!(sled, open_sled);
+conformance!(sqlite, open_sqlite);

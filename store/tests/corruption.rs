@@ -17,6 +17,10 @@ fn open_sled(dir: &Path) -> Result<Arc<dyn Backend>, StoreError> {
     Ok(Arc::new(k3rs_store::backend::sled::SledBackend::open(&dir.join("sled"))?))
 }
 
+fn open_sqlite(dir: &Path) -> Result<Arc<dyn Backend>, StoreError> {
+    Ok(Arc::new(k3rs_store::backend::sqlite::SqliteBackend::open(&dir.join("state.db"))?))
+}
+
 fn value(i: u32) -> Vec<u8> {
     format!("value-{i}-").repeat(20).into_bytes()
 }
@@ -130,4 +134,9 @@ fn damaged_files_are_detected(open: Open, main_file: &str) {
 #[test]
 fn sled_damage_is_detected_at_open() {
     damaged_files_are_detected(open_sled, "sled/db");
+}
+
+#[test]
+fn sqlite_damage_is_detected_at_open() {
+    damaged_files_are_detected(open_sqlite, "state.db");
 }

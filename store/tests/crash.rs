@@ -22,6 +22,9 @@ fn open(backend: &str, dir: &Path) -> Arc<dyn Backend> {
         "sled" => {
             Arc::new(k3rs_store::backend::sled::SledBackend::open(&dir.join("sled")).unwrap())
         }
+        "sqlite" => Arc::new(
+            k3rs_store::backend::sqlite::SqliteBackend::open(&dir.join("state.db")).unwrap(),
+        ),
         other => panic!("unknown backend {other}"),
     }
 }
@@ -174,5 +177,12 @@ fn run_child_if_asked() -> bool {
 fn sled_acknowledged_writes_survive_sigkill() {
     if !run_child_if_asked() {
         crash_loop("sled");
+    }
+}
+
+#[test]
+fn sqlite_acknowledged_writes_survive_sigkill() {
+    if !run_child_if_asked() {
+        crash_loop("sqlite");
     }
 }

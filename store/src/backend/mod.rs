@@ -5,6 +5,7 @@
 use crate::error::Result;
 use crate::types::{KeyRange, Record, Revision};
 
+pub mod marker;
 pub mod sled;
 pub mod sqlite;
 

@@ -8,25 +8,20 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sled::{Batch, IVec, Tree};
 
 use crate::backend::Backend;
+use crate::backend::marker::Marker;
 use crate::error::{BackendError, Result, StoreError};
 use crate::types::{KeyRange, Record, Revision};
 
 const FORMAT: u64 = 1;
 const META_FORMAT: &[u8] = b"mformat";
 const META_COMPACT: &[u8] = b"mcompact";
-/// A file beside sled's own: written when the store is initialised, then rewritten with a
-/// committed revision at most once a second and on close. sled recovers a truncated or damaged
-/// log by dropping its tail without complaint; a store that opens below the revision recorded
-/// here (or empty, with the file present) has lost committed data and is refused.
+/// The committed-revision marker beside sled's files (see `marker.rs`).
 const MARKER_FILE: &str = "k3rs-store";
-const MARKER_EVERY: Duration = Duration::from_secs(1);
 
 /// What is stored per version (the key and revision are in the tree key).
 #[derive(Serialize, Deserialize)]
@@ -42,9 +37,7 @@ pub struct SledBackend {
     path: PathBuf,
     db: sled::Db,
     tree: Tree,
-    marker: PathBuf,
-    /// When the marker file was last rewritten.
-    marked: Mutex<Instant>,
+    marker: Marker,
 }
 
 impl SledBackend {
@@ -72,48 +65,27 @@ impl SledBackend {
             Err(_) => return Err(corrupt(&file, "sled failed while recovering its log")),
         };
         let tree: Tree = (*db).clone();
-        let marker = path.join(MARKER_FILE);
-        let backend =
-            SledBackend { path: file, db, tree, marker, marked: Mutex::new(Instant::now()) };
+        let marker = Marker::new(path.join(MARKER_FILE));
+        let backend = SledBackend { path: file, db, tree, marker };
         backend.check_format()?;
         backend.verify()?;
         Ok(backend)
     }
 
     fn check_format(&self) -> Result<()> {
-        let recorded = read_marker(&self.marker)
-            .map_err(|source| BackendError::Io { path: self.marker.clone(), source })?;
         match self.tree.get(META_FORMAT).map_err(|e| self.err(e))? {
             Some(v) if decode_u64(&v) == Some(FORMAT) => {
-                let current = self.current_revision()?;
-                match recorded {
-                    Some(Some(committed)) if committed > current => Err(corrupt(
-                        &self.path,
-                        &format!(
-                            "it holds revision {current} but revision {committed} was committed \
-                             (the log is truncated or damaged)"
-                        ),
-                    )),
-                    _ => Ok(()),
-                }
+                self.marker.check(&self.path, self.current_revision()?, false)
             }
             Some(_) => Err(corrupt(&self.path, "unknown format marker")),
-            None if recorded.is_some() => {
-                Err(corrupt(&self.path, "the store was initialised but its data is gone"))
-            }
             None if self.tree.is_empty() => {
+                self.marker.check(&self.path, 0, true)?;
                 self.tree.insert(META_FORMAT, &FORMAT.to_be_bytes()).map_err(|e| self.err(e))?;
                 self.db.flush().map_err(|e| self.err(e))?;
-                self.write_marker(0)
+                Ok(())
             }
             None => Err(corrupt(&self.path, "format marker missing from a non-empty store")),
         }
-    }
-
-    /// Record `revision` as committed (it must already be durable).
-    fn write_marker(&self, revision: Revision) -> Result<()> {
-        write_marker(&self.marker, revision)
-            .map_err(|source| BackendError::Io { path: self.marker.clone(), source }.into())
     }
 
     /// Read every page and decode every record once, so damage that sled's recovery does not
@@ -172,32 +144,6 @@ impl SledBackend {
     }
 }
 
-/// Replace the marker file durably: write a new file, sync it, rename it over the old one, and
-/// sync the directory.
-fn write_marker(marker: &Path, revision: Revision) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = marker.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(format!("k3rs sled store, format {FORMAT}\ncommitted {revision}\n").as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, marker)?;
-    if let Some(dir) = marker.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
-/// `None`: no marker (a new store). `Some(None)`: a marker without a readable revision.
-fn read_marker(marker: &Path) -> std::io::Result<Option<Option<Revision>>> {
-    match std::fs::read_to_string(marker) {
-        Ok(text) => {
-            Ok(Some(text.lines().find_map(|l| l.strip_prefix("committed ")?.trim().parse().ok())))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 fn corrupt(path: &Path, reason: &str) -> StoreError {
     StoreError::Corrupt { path: path.to_owned(), reason: reason.to_owned() }
 }
@@ -234,7 +180,7 @@ impl Drop for SledBackend {
     fn drop(&mut self) {
         let marked = self.db.flush().map_err(|e| self.err(e)).and_then(|_| {
             let current = self.current_revision()?;
-            self.write_marker(current)
+            self.marker.record(current)
         });
         if let Err(e) = marked {
             tracing::warn!(error = %e, "could not record the committed revision on close");
@@ -359,14 +305,10 @@ impl Backend for SledBackend {
         }
         self.tree.apply_batch(batch).map_err(|e| self.err(e))?;
         self.db.flush().map_err(|e| self.err(e))?;
-        if let Some(last) = records.last() {
-            let mut marked = self.marked.lock().unwrap_or_else(|p| p.into_inner());
-            if marked.elapsed() >= MARKER_EVERY {
-                *marked = Instant::now();
-                self.write_marker(last.revision)?;
-            }
+        match records.last() {
+            Some(last) => self.marker.record_now_and_then(last.revision),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn compact(&self, target: Revision) -> Result<()> {
