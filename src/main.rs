@@ -1,5 +1,36 @@
 //! The `k3rs` binary: command line and wiring only.
 
-fn main() {
-    println!("k3rs");
+mod logging;
+mod server;
+
+use std::process::ExitCode;
+
+use k3rs_config::{Command, LoadError};
+
+fn main() -> ExitCode {
+    let cli = match k3rs_config::load(std::env::args_os()) {
+        Ok(cli) => cli,
+        // Help, version and usage errors: clap prints them and chooses the exit code.
+        Err(LoadError::Usage(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("k3rs: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    logging::init(cli.global.log_format, cli.global.debug);
+    let is_root = rustix::process::geteuid().is_root();
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let data_dir = cli.data_dir(is_root, home.as_deref());
+    let result = match &cli.command {
+        Command::Server(args) => server::run(args, data_dir, is_root),
+        Command::Agent(_) => Err(anyhow::anyhow!("agent is not yet implemented")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // One line naming the problem; the log already has the details that led to it.
+        Err(e) => {
+            eprintln!("k3rs: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

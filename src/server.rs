@@ -1,0 +1,166 @@
+//! `k3rs server`: the boot order. Open the datastore, make or load the certificates, token and
+//! admin kubeconfig, bind the API port, start the actors, and stop cleanly on SIGINT or SIGTERM.
+
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use anyhow::{Context, bail};
+use k3rs_actors::{ApiActor, ApiState, DatastoreActor};
+use k3rs_api::version::VersionInfo;
+use k3rs_config::{DataDir, DatastoreEndpoint, ServerArgs};
+use k3rs_net::server_certs::ServerCerts;
+use k3rs_store::backend::Backend;
+use k3rs_store::{CompactionPolicy, Datastore, Options};
+
+pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let endpoint =
+        DatastoreEndpoint::parse(args.datastore_endpoint.as_deref(), &data_dir.db_dir())?;
+    if args.print_config {
+        println!("{args:#?}\ndata_dir: {}\ndatastore: {endpoint:?}", data_dir.root().display());
+        return Ok(());
+    }
+    if !args.disable_agent {
+        tracing::info!("the node agent is not implemented yet; running the control plane only");
+    }
+    let backend = open_backend(&endpoint)?;
+    let store = Datastore::open(backend, Options::default()).context("starting the datastore")?;
+
+    let host = hostname();
+    let bind = args.bind_address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let certs = ServerCerts::ensure(&data_dir.tls_dir(), &sans(args, &host))
+        .with_context(|| format!("preparing certificates in {}", data_dir.tls_dir().display()))?;
+    let secret = token_secret(args)?;
+    k3rs_net::token::ensure_token_file(
+        &data_dir.token_file(),
+        &data_dir.node_token_file(),
+        certs.server_ca.cert_pem().as_bytes(),
+        secret.as_deref(),
+    )?;
+    let kubeconfig =
+        args.write_kubeconfig.clone().unwrap_or_else(|| data_dir.default_kubeconfig(is_root));
+    let mode = args.write_kubeconfig_mode.map_or(0o600, |m| m.0);
+    let server_url = format!("https://127.0.0.1:{}", args.https_listen_port);
+    k3rs_net::kubeconfig::write(
+        &kubeconfig,
+        &k3rs_net::kubeconfig::render(&server_url, certs.server_ca.cert_pem(), &certs.admin),
+        mode,
+    )
+    .with_context(|| format!("writing the admin kubeconfig {}", kubeconfig.display()))?;
+
+    let listener = TcpListener::bind((bind, args.https_listen_port))
+        .with_context(|| format!("listening on {bind}:{}", args.https_listen_port))?;
+    let tls = k3rs_net::tls::server_config(
+        &certs.serving.cert_pem,
+        &certs.serving.key_pem,
+        certs.client_ca.cert_pem(),
+    )?;
+    let policy = CompactionPolicy {
+        window: args.datastore_compact_window.0,
+        min_revisions: args.datastore_compact_min_revisions,
+    };
+    let system = System::new();
+    system.block_on(async {
+        let datastore = DatastoreActor::new(store, policy).start();
+        let state = ApiState {
+            datastore,
+            server_ca_pem: certs.server_ca.cert_pem().to_owned(),
+            version: VersionInfo::current(k3rs_config::GIT_COMMIT),
+        };
+        ApiActor::new(listener, tls, state).start();
+        tracing::info!(
+            kubeconfig = %kubeconfig.display(),
+            datastore = endpoint.kind(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "k3rs server is up"
+        );
+        actix::spawn(async {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            System::current().stop();
+        });
+    });
+    system.run().context("running the actor system")?;
+    Ok(())
+}
+
+fn open_backend(endpoint: &DatastoreEndpoint) -> anyhow::Result<Arc<dyn Backend>> {
+    Ok(match endpoint {
+        DatastoreEndpoint::Sled { path } => {
+            Arc::new(k3rs_store::backend::sled::SledBackend::open(path)?)
+        }
+        DatastoreEndpoint::Sqlite { path } => {
+            Arc::new(k3rs_store::backend::sqlite::SqliteBackend::open(path)?)
+        }
+        other => bail!("datastore {} is not supported yet", other.kind()),
+    })
+}
+
+/// The names the serving certificate covers, as K3s's: loopback, the host, the service names and
+/// the first service IP, every `--tls-san`, and the advertised and bound addresses.
+fn sans(args: &ServerArgs, host: &str) -> Vec<String> {
+    let mut sans: Vec<String> = [
+        "127.0.0.1",
+        "::1",
+        "localhost",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    sans.push(format!("kubernetes.default.svc.{}", args.cluster_domain));
+    if !host.is_empty() {
+        sans.push(host.to_owned());
+    }
+    if let Some(first) = first_service_ip(args) {
+        sans.push(first.to_string());
+    }
+    sans.extend(args.advertise_address.iter().map(|a| a.to_string()));
+    sans.extend(args.bind_address.iter().filter(|a| !a.is_unspecified()).map(|a| a.to_string()));
+    sans.extend(args.tls_san.iter().cloned());
+    sans
+}
+
+/// The `kubernetes` service's address: the first in the service CIDR (10.43.0.1).
+fn first_service_ip(args: &ServerArgs) -> Option<IpAddr> {
+    args.service_cidr.iter().nth(1)
+}
+
+fn hostname() -> String {
+    rustix::system::uname().nodename().to_string_lossy().to_ascii_lowercase()
+}
+
+/// `--token`, or the contents of `--token-file`.
+fn token_secret(args: &ServerArgs) -> anyhow::Result<Option<String>> {
+    if let Some(t) = &args.token {
+        return Ok(Some(t.clone()));
+    }
+    match &args.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --token-file {}", path.display()))?;
+            Ok(Some(text.trim().to_owned()))
+        }
+        None => Ok(None),
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
