@@ -22,10 +22,10 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
         println!("{args:#?}\ndata_dir: {}\ndatastore: {endpoint:?}", data_dir.root().display());
         return Ok(());
     }
+    let backend = open_backend(&endpoint)?;
     if !args.disable_agent {
         tracing::info!("the node agent is not implemented yet; running the control plane only");
     }
-    let backend = open_backend(&endpoint)?;
     let store = Datastore::open(backend, Options::default()).context("starting the datastore")?;
 
     let host = hostname();
@@ -63,6 +63,8 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
     };
     let system = System::new();
     system.block_on(async {
+        // Watch for signals before saying we are up, so an early SIGTERM is a clean stop.
+        let stop = shutdown_signal()?;
         let datastore = DatastoreActor::new(store, policy).start();
         let state = ApiState {
             datastore,
@@ -77,11 +79,12 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
             "k3rs server is up"
         );
         actix::spawn(async {
-            shutdown_signal().await;
+            stop.await;
             tracing::info!("shutting down");
             System::current().stop();
         });
-    });
+        anyhow::Ok(())
+    })?;
     system.run().context("running the actor system")?;
     Ok(())
 }
@@ -149,18 +152,15 @@ fn token_secret(args: &ServerArgs) -> anyhow::Result<Option<String>> {
     }
 }
 
-async fn shutdown_signal() {
+/// A future that resolves on SIGTERM or SIGINT; the handlers are installed when this returns.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+    let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the server");
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }

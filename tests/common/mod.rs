@@ -1,0 +1,157 @@
+//! Helpers for end-to-end tests: a real `k3rs server` process in a temporary data dir, and the
+//! real `kubectl` pointed at it.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const K3RS: &str = env!("CARGO_BIN_EXE_k3rs");
+
+/// Whether `tool` is on PATH. When it is not: under `CI=true` the test fails with a clear
+/// message; elsewhere it prints why it is skipped and returns false.
+pub fn require_tool(tool: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "{tool} is not installed, and CI=true: install it (scripts/test.sh does) and run again"
+            );
+        }
+        eprintln!("SKIPPED: {tool} is not on PATH");
+    }
+    found
+}
+
+/// A free port on loopback (the kernel picks; a tiny race with other processes is accepted).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `k3rs server`, stopped when dropped.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub kubeconfig: PathBuf,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Start a server in a new temporary data dir and wait until it says it is up.
+    pub fn start(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        Server::start_in(dir, extra)
+    }
+
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        let port = free_port();
+        let kubeconfig = dir.path().join("kubeconfig.yaml");
+        let mut child = Command::new(K3RS)
+            .args(["server", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--https-listen-port", &port.to_string(), "--write-kubeconfig"])
+            .arg(&kubeconfig)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env_remove("K3RS_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("k3rs server is up") {
+                    let _ = tx.send(());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let server = Server { dir, port, kubeconfig, child, log };
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            panic!("k3rs server did not come up; its log:\n{}", server.log());
+        }
+        server
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Run the real kubectl against this server, with its own cache and home.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        kubectl(&self.kubeconfig, self.dir.path(), args)
+    }
+
+    /// Stop with SIGTERM and return the exit status.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, tempfile::TempDir) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let status = wait_with_deadline(&mut self.child, Duration::from_secs(30));
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (status, dir)
+    }
+
+    /// Stop with SIGKILL.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let (tx, rx) = mpsc::channel();
+    let pid = child.id();
+    // Wait on another thread so the deadline holds without polling.
+    let waiter = std::thread::spawn(move || {
+        let _ = rx.recv_timeout(limit).map_err(|_| {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        });
+    });
+    let status = child.wait().unwrap();
+    let _ = tx.send(());
+    waiter.join().unwrap();
+    status
+}
+
+pub fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> Output {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(home.join("kube-cache"))
+        .args(args)
+        .env("HOME", home)
+        .env_remove("KUBECONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+pub fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
