@@ -80,3 +80,15 @@ fn a_wrong_token_for_an_existing_cluster_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not match"), "{}", text(&out));
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let server = Server::start(&["--log-format", "json"]);
+    let log = server.log();
+    let up = log.lines().find(|l| l.contains("k3rs server is up")).unwrap();
+    assert!(up.starts_with('{') && up.ends_with('}'), "{up}");
+    assert!(up.contains("\"level\":\"INFO\"") && up.contains("\"message\":\"k3rs server is up\""), "{up}");
+    for line in log.lines() {
+        assert!(line.starts_with('{'), "not JSON: {line}");
+    }
+}

@@ -73,10 +73,12 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                if line.contains("k3rs server is up") {
+                let up = line.contains("k3rs server is up");
+                // Keep the line before announcing it, so the test sees it in the log.
+                sink.lock().unwrap().push(line);
+                if up {
                     let _ = tx.send(());
                 }
-                sink.lock().unwrap().push(line);
             }
         });
         let server = Server { dir, port, kubeconfig, child, log };
