@@ -87,7 +87,10 @@ fn json_logs_are_one_object_per_line() {
     let log = server.log();
     let up = log.lines().find(|l| l.contains("k3rs server is up")).unwrap();
     assert!(up.starts_with('{') && up.ends_with('}'), "{up}");
-    assert!(up.contains("\"level\":\"INFO\"") && up.contains("\"message\":\"k3rs server is up\""), "{up}");
+    assert!(
+        up.contains("\"level\":\"INFO\"") && up.contains("\"message\":\"k3rs server is up\""),
+        "{up}"
+    );
     for line in log.lines() {
         assert!(line.starts_with('{'), "not JSON: {line}");
     }

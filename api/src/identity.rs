@@ -46,7 +46,7 @@ impl Identity {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use k3rs_net::pki::{CertificateAuthority, LeafSpec, Usage};
+    use k3rs_net::pki::{CertificateAuthority, LeafSpec};
 
     use super::*;
 
@@ -58,14 +58,7 @@ mod tests {
     #[test]
     fn common_name_is_the_user_and_organizations_the_groups() {
         let ca = CertificateAuthority::generate("ca").unwrap();
-        let cert = ca
-            .issue(&LeafSpec {
-                common_name: "system:admin".into(),
-                organizations: vec!["system:masters".into()],
-                sans: vec![],
-                usage: Usage::Client,
-            })
-            .unwrap();
+        let cert = ca.issue(&LeafSpec::client("system:admin", &["system:masters"])).unwrap();
         let id = Identity::from_certificate(&der(&cert.cert_pem)).unwrap();
         assert_eq!(id.user, "system:admin");
         assert!(id.in_group(GROUP_MASTERS));

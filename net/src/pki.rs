@@ -52,6 +52,28 @@ pub struct LeafSpec {
     pub usage: Usage,
 }
 
+impl LeafSpec {
+    /// A client certificate: `common_name` is the user, `groups` its organizations.
+    pub fn client(common_name: &str, groups: &[&str]) -> Self {
+        LeafSpec {
+            common_name: common_name.to_owned(),
+            organizations: groups.iter().map(|g| (*g).to_owned()).collect(),
+            sans: Vec::new(),
+            usage: Usage::Client,
+        }
+    }
+
+    /// A serving certificate for `sans` (DNS names and IP addresses).
+    pub fn server(common_name: &str, sans: &[String]) -> Self {
+        LeafSpec {
+            common_name: common_name.to_owned(),
+            organizations: Vec::new(),
+            sans: sans.to_vec(),
+            usage: Usage::Server,
+        }
+    }
+}
+
 /// An issued certificate and its private key, in PEM.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Issued {
@@ -166,14 +188,7 @@ mod tests {
     #[test]
     fn a_ca_issues_client_certificates_with_groups() {
         let ca = CertificateAuthority::generate("k3rs-client-ca").unwrap();
-        let admin = ca
-            .issue(&LeafSpec {
-                common_name: "system:admin".into(),
-                organizations: vec!["system:masters".into()],
-                sans: vec![],
-                usage: Usage::Client,
-            })
-            .unwrap();
+        let admin = ca.issue(&LeafSpec::client("system:admin", &["system:masters"])).unwrap();
         let der = parse(&admin.cert_pem);
         let (_, cert) = X509Certificate::from_der(&der).unwrap();
         let cn: Vec<_> = cert.subject().iter_common_name().map(|a| a.as_str().unwrap()).collect();
@@ -195,12 +210,10 @@ mod tests {
         let ca = CertificateAuthority::generate("k3rs-server-ca").unwrap();
         let again = CertificateAuthority::from_pem(ca.cert_pem(), ca.key_pem()).unwrap();
         let serving = again
-            .issue(&LeafSpec {
-                common_name: "kube-apiserver".into(),
-                organizations: vec![],
-                sans: vec!["127.0.0.1".into(), "localhost".into(), "kubernetes.default.svc".into()],
-                usage: Usage::Server,
-            })
+            .issue(&LeafSpec::server(
+                "kube-apiserver",
+                &["127.0.0.1".into(), "localhost".into(), "kubernetes.default.svc".into()],
+            ))
             .unwrap();
         let der = parse(&serving.cert_pem);
         let (_, cert) = X509Certificate::from_der(&der).unwrap();

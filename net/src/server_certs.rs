@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::pki::{CertificateAuthority, Issued, LeafSpec, PkiError, Result, Usage};
+use crate::pki::{CertificateAuthority, Issued, LeafSpec, PkiError, Result};
 
 /// Everything the API server needs to serve TLS and to write an admin kubeconfig.
 #[derive(Debug)]
@@ -35,12 +35,7 @@ impl ServerCerts {
         let serving = match (recorded, read_pair(tls_dir, "serving-kube-apiserver")?) {
             (Some(r), Some(pair)) if r == wanted.join("\n") => pair,
             _ => {
-                let pair = server_ca.issue(&LeafSpec {
-                    common_name: "kube-apiserver".into(),
-                    organizations: vec![],
-                    sans: wanted.clone(),
-                    usage: Usage::Server,
-                })?;
+                let pair = server_ca.issue(&LeafSpec::server("kube-apiserver", &wanted))?;
                 write_pair(tls_dir, "serving-kube-apiserver", &pair)?;
                 write_file(&sans_file, wanted.join("\n").as_bytes(), 0o644)?;
                 pair
@@ -49,12 +44,8 @@ impl ServerCerts {
         let admin = match read_pair(tls_dir, "client-admin")? {
             Some(pair) => pair,
             None => {
-                let pair = client_ca.issue(&LeafSpec {
-                    common_name: "system:admin".into(),
-                    organizations: vec!["system:masters".into()],
-                    sans: vec![],
-                    usage: Usage::Client,
-                })?;
+                let pair =
+                    client_ca.issue(&LeafSpec::client("system:admin", &["system:masters"]))?;
                 write_pair(tls_dir, "client-admin", &pair)?;
                 pair
             }

@@ -91,28 +91,16 @@ pub fn client_config(ca_pem: &str, identity: Option<(&str, &str)>) -> Result<rus
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::pki::{CertificateAuthority, LeafSpec, Usage};
+    use crate::pki::{CertificateAuthority, LeafSpec};
 
     #[test]
     fn configs_build_from_issued_certificates_and_bad_pem_is_an_error() {
         let server_ca = CertificateAuthority::generate("s").unwrap();
         let client_ca = CertificateAuthority::generate("c").unwrap();
-        let serving = server_ca
-            .issue(&LeafSpec {
-                common_name: "kube-apiserver".into(),
-                organizations: vec![],
-                sans: vec!["127.0.0.1".into()],
-                usage: Usage::Server,
-            })
-            .unwrap();
-        let admin = client_ca
-            .issue(&LeafSpec {
-                common_name: "system:admin".into(),
-                organizations: vec!["system:masters".into()],
-                sans: vec![],
-                usage: Usage::Client,
-            })
-            .unwrap();
+        let serving =
+            server_ca.issue(&LeafSpec::server("kube-apiserver", &["127.0.0.1".into()])).unwrap();
+        let admin =
+            client_ca.issue(&LeafSpec::client("system:admin", &["system:masters"])).unwrap();
         server_config(&serving.cert_pem, &serving.key_pem, client_ca.cert_pem()).unwrap();
         client_config(server_ca.cert_pem(), Some((&admin.cert_pem, &admin.key_pem))).unwrap();
         client_config(server_ca.cert_pem(), None).unwrap();

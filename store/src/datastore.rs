@@ -14,7 +14,7 @@ use crate::backend::Backend;
 use crate::error::{BackendError, Result, StoreError};
 use crate::types::{Event, EventKind, KeyRange, KeyValue, ListPage, ListRequest, Record, Revision};
 use crate::watch::{HubItem, Subscription, WatchHub};
-use crate::writer::{Job, WriteOp, Writer, WriterStats};
+use crate::writer::{Job, Shared, WriteOp, Writer, WriterStats};
 
 /// Longest key accepted (etcd-compatible stores cope with far longer; Kubernetes keys are short).
 pub const MAX_KEY_BYTES: usize = 4096;
@@ -39,11 +39,7 @@ impl Default for Options {
 }
 
 struct Inner {
-    backend: Arc<dyn Backend>,
-    hub: Arc<WatchHub>,
-    current: Arc<AtomicU64>,
-    stats: Arc<WriterStats>,
-    failed: Arc<Mutex<Option<String>>>,
+    shared: Arc<Shared>,
     jobs: Mutex<Option<SyncSender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -75,7 +71,7 @@ pub struct Datastore {
 impl std::fmt::Debug for Datastore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Datastore")
-            .field("backend", &self.inner.backend.name())
+            .field("backend", &self.inner.shared.backend.name())
             .field("revision", &self.current_revision())
             .finish()
     }
@@ -85,30 +81,22 @@ impl Datastore {
     /// Start serving `backend`.
     pub fn open(backend: Arc<dyn Backend>, options: Options) -> Result<Self> {
         let current = backend.current_revision()?;
-        let hub = Arc::new(WatchHub::new(current, options.watch_buffer));
-        let current = Arc::new(AtomicU64::new(current));
-        let stats = Arc::new(WriterStats::default());
-        let failed = Arc::new(Mutex::new(None));
-        let writer = Writer::new(
-            backend.clone(),
-            hub.clone(),
-            current.clone(),
-            stats.clone(),
-            options.max_batch,
-            failed.clone(),
-        );
+        let shared = Arc::new(Shared {
+            hub: WatchHub::new(current, options.watch_buffer),
+            current: AtomicU64::new(current),
+            stats: WriterStats::default(),
+            failed: Mutex::new(None),
+            backend,
+        });
+        let writer = Writer::new(shared.clone(), options.max_batch);
         let (tx, rx) = mpsc::sync_channel(options.queue_depth.max(1));
         let thread = std::thread::Builder::new()
-            .name(format!("{}-writer", backend.name()))
+            .name(format!("{}-writer", shared.backend.name()))
             .spawn(move || writer.run(rx))
             .map_err(|source| BackendError::Io { path: "writer thread".into(), source })?;
         Ok(Datastore {
             inner: Arc::new(Inner {
-                backend,
-                hub,
-                current,
-                stats,
-                failed,
+                shared,
                 jobs: Mutex::new(Some(tx)),
                 thread: Mutex::new(Some(thread)),
             }),
@@ -122,35 +110,35 @@ impl Datastore {
     }
 
     pub fn backend_name(&self) -> &'static str {
-        self.inner.backend.name()
+        self.inner.shared.backend.name()
     }
 
     /// The newest committed revision.
     pub fn current_revision(&self) -> Revision {
-        self.inner.current.load(Ordering::Acquire)
+        self.inner.shared.current.load(Ordering::Acquire)
     }
 
     /// Reads below this revision are no longer possible.
     pub fn compact_revision(&self) -> Result<Revision> {
-        self.inner.backend.compact_revision()
+        self.inner.shared.backend.compact_revision()
     }
 
     pub fn writer_stats(&self) -> &WriterStats {
-        &self.inner.stats
+        &self.inner.shared.stats
     }
 
     /// Why the writer stopped accepting writes, if it did (the process should restart).
     pub fn failure(&self) -> Option<String> {
-        self.inner.failed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner.shared.failure()
     }
 
     pub fn watcher_count(&self) -> usize {
-        self.inner.hub.len()
+        self.inner.shared.hub.len()
     }
 
     /// Send each watcher a progress marker (the revision everything up to has been delivered).
     pub fn notify_progress(&self) {
-        self.inner.hub.progress();
+        self.inner.shared.hub.progress();
     }
 
     /// The key's current value.
@@ -162,7 +150,7 @@ impl Datastore {
     pub fn get_at(&self, key: &str, revision: Revision) -> Result<Option<KeyValue>> {
         check_key(key)?;
         let rev = self.read_revision(revision)?;
-        let found = self.inner.backend.get_at(key, rev)?;
+        let found = self.inner.shared.backend.get_at(key, rev)?;
         self.check_not_compacted(rev)?;
         Ok(found.and_then(|r| r.live()))
     }
@@ -171,7 +159,7 @@ impl Datastore {
     pub fn list(&self, req: &ListRequest) -> Result<ListPage> {
         let rev = self.read_revision(req.revision)?;
         let (records, more) =
-            self.inner.backend.range(&req.range, rev, req.after.as_deref(), req.limit)?;
+            self.inner.shared.backend.range(&req.range, rev, req.after.as_deref(), req.limit)?;
         self.check_not_compacted(rev)?;
         Ok(ListPage { items: records.iter().map(Record::to_kv).collect(), revision: rev, more })
     }
@@ -223,9 +211,9 @@ impl Datastore {
         if after.saturating_add(1) < compacted {
             return Err(StoreError::Compacted { requested: after, compacted });
         }
-        let (sub, published) = self.inner.hub.subscribe(range.clone());
+        let (sub, published) = self.inner.shared.hub.subscribe(range.clone());
         Ok(Watch {
-            backend: self.inner.backend.clone(),
+            backend: self.inner.shared.backend.clone(),
             range,
             catch_up_after: after,
             catch_up_until: published,

@@ -69,35 +69,32 @@ pub struct WriterStats {
     pub last_commit_micros: AtomicU64,
 }
 
-pub(crate) struct Writer {
-    backend: Arc<dyn Backend>,
-    hub: Arc<WatchHub>,
-    current: Arc<AtomicU64>,
-    stats: Arc<WriterStats>,
-    max_batch: usize,
+/// What the writer and every `Datastore` handle share.
+pub(crate) struct Shared {
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) hub: WatchHub,
+    /// The newest committed (and published) revision.
+    pub(crate) current: AtomicU64,
+    pub(crate) stats: WriterStats,
     /// Set once a commit failed: the backend's state is unknown, so nothing more is written.
-    failed: Arc<Mutex<Option<String>>>,
+    pub(crate) failed: Mutex<Option<String>>,
+}
+
+impl Shared {
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    max_batch: usize,
     compaction: Option<(Revision, Vec<Reply<()>>)>,
 }
 
 impl Writer {
-    pub(crate) fn new(
-        backend: Arc<dyn Backend>,
-        hub: Arc<WatchHub>,
-        current: Arc<AtomicU64>,
-        stats: Arc<WriterStats>,
-        max_batch: usize,
-        failed: Arc<Mutex<Option<String>>>,
-    ) -> Self {
-        Writer {
-            backend,
-            hub,
-            current,
-            stats,
-            max_batch: max_batch.max(1),
-            failed,
-            compaction: None,
-        }
+    pub(crate) fn new(shared: Arc<Shared>, max_batch: usize) -> Self {
+        Writer { shared, max_batch: max_batch.max(1), compaction: None }
     }
 
     /// Serve jobs until every sender is gone.
@@ -140,12 +137,8 @@ impl Writer {
         }
     }
 
-    fn failure(&self) -> Option<String> {
-        self.failed.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
     fn queue_compaction(&mut self, target: Revision, reply: Reply<()>) {
-        let target = target.min(self.current.load(Ordering::Acquire));
+        let target = target.min(self.shared.current.load(Ordering::Acquire));
         match &mut self.compaction {
             Some((t, replies)) => {
                 *t = (*t).max(target);
@@ -160,12 +153,12 @@ impl Writer {
             return;
         };
         let target = *target;
-        let result = self.backend.compact_revision().and_then(|done| {
+        let result = self.shared.backend.compact_revision().and_then(|done| {
             if done >= target {
                 return Ok(true);
             }
             let step = target.min(done.saturating_add(COMPACTION_STEP));
-            self.backend.compact(step)?;
+            self.shared.backend.compact(step)?;
             Ok(step >= target)
         });
         let finished = match result {
@@ -191,16 +184,16 @@ impl Writer {
     }
 
     fn write_batch(&mut self, writes: Vec<(WriteOp, Reply<Arc<Event>>)>) {
-        if let Some(reason) = self.failure() {
+        if let Some(reason) = self.shared.failure() {
             for (_, reply) in writes {
                 let _ =
                     reply.send(Err(BackendError::WriterFailed { reason: reason.clone() }.into()));
             }
             return;
         }
-        let base = self.current.load(Ordering::Acquire);
+        let base = self.shared.current.load(Ordering::Acquire);
         let mut plan =
-            Plan { backend: self.backend.as_ref(), next: base + 1, touched: HashMap::new() };
+            Plan { backend: self.shared.backend.as_ref(), next: base + 1, touched: HashMap::new() };
         let mut records = Vec::with_capacity(writes.len());
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(writes.len());
         for (op, reply) in writes {
@@ -212,10 +205,11 @@ impl Writer {
         }
         if !records.is_empty() {
             let started = Instant::now();
-            if let Err(e) = self.backend.commit(&records) {
+            if let Err(e) = self.shared.backend.commit(&records) {
                 let reason = e.to_string();
-                tracing::error!(error = %e, backend = self.backend.name(), "datastore commit failed; refusing further writes");
-                *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+                tracing::error!(error = %e, backend = self.shared.backend.name(), "datastore commit failed; refusing further writes");
+                *self.shared.failed.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(reason.clone());
                 for (reply, _) in outcomes {
                     let _ = reply
                         .send(Err(BackendError::WriterFailed { reason: reason.clone() }.into()));
@@ -223,15 +217,15 @@ impl Writer {
                 return;
             }
             let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            self.stats.batches.fetch_add(1, Ordering::Relaxed);
-            self.stats.writes.fetch_add(records.len() as u64, Ordering::Relaxed);
-            self.stats.commit_micros.fetch_add(micros, Ordering::Relaxed);
-            self.stats.last_commit_micros.store(micros, Ordering::Relaxed);
+            self.shared.stats.batches.fetch_add(1, Ordering::Relaxed);
+            self.shared.stats.writes.fetch_add(records.len() as u64, Ordering::Relaxed);
+            self.shared.stats.commit_micros.fetch_add(micros, Ordering::Relaxed);
+            self.shared.stats.last_commit_micros.store(micros, Ordering::Relaxed);
             let upto = plan.next - 1;
-            self.current.store(upto, Ordering::Release);
+            self.shared.current.store(upto, Ordering::Release);
             let events: Vec<Arc<Event>> =
                 outcomes.iter().filter_map(|(_, o)| o.as_ref().ok().cloned()).collect();
-            self.hub.publish(&events, upto);
+            self.shared.hub.publish(&events, upto);
         }
         for (reply, outcome) in outcomes {
             let _ = reply.send(outcome);

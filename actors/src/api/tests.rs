@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use k3rs_net::pki::{CertificateAuthority, Issued, LeafSpec, Usage};
+use k3rs_net::pki::{CertificateAuthority, Issued, LeafSpec};
 use k3rs_store::backend::sled::SledBackend;
 use k3rs_store::{CompactionPolicy, Datastore, Options};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,24 +20,13 @@ fn pki() -> Pki {
     let server_ca = CertificateAuthority::generate("server-ca").unwrap();
     let client_ca = CertificateAuthority::generate("client-ca").unwrap();
     let serving = server_ca
-        .issue(&LeafSpec {
-            common_name: "kube-apiserver".into(),
-            organizations: vec![],
-            sans: vec!["127.0.0.1".into(), "localhost".into()],
-            usage: Usage::Server,
-        })
+        .issue(&LeafSpec::server("kube-apiserver", &["127.0.0.1".into(), "localhost".into()]))
         .unwrap();
     Pki { server_ca, client_ca, serving }
 }
 
 fn client(ca: &CertificateAuthority, cn: &str, groups: &[&str]) -> Issued {
-    ca.issue(&LeafSpec {
-        common_name: cn.into(),
-        organizations: groups.iter().map(|g| g.to_string()).collect(),
-        sans: vec![],
-        usage: Usage::Client,
-    })
-    .unwrap()
+    ca.issue(&LeafSpec::client(cn, groups)).unwrap()
 }
 
 async fn start(pki: &Pki, dir: &std::path::Path) -> std::net::SocketAddr {
