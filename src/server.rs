@@ -8,6 +8,7 @@ use std::time::Instant;
 use actix::prelude::*;
 use anyhow::{Context, bail};
 use k3rs_actors::{ApiActor, ApiState, DatastoreActor};
+use k3rs_api::registry::Registry;
 use k3rs_api::version::VersionInfo;
 use k3rs_config::{DataDir, DatastoreEndpoint, ServerArgs};
 use k3rs_net::server_certs::ServerCerts;
@@ -70,6 +71,8 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
             datastore,
             server_ca_pem: certs.server_ca.cert_pem().to_owned(),
             version: VersionInfo::current(k3rs_config::GIT_COMMIT),
+            registry: Arc::new(Registry::builtin()),
+            server_address: format!("{}:{}", advertise(args), args.https_listen_port),
         };
         ApiActor::new(listener, tls, state).start();
         tracing::info!(
@@ -131,6 +134,14 @@ fn sans(args: &ServerArgs, host: &str) -> Vec<String> {
 /// The `kubernetes` service's address: the first in the service CIDR (10.43.0.1).
 fn first_service_ip(args: &ServerArgs) -> Option<IpAddr> {
     args.service_cidr.iter().nth(1)
+}
+
+/// The address other members reach this server at: `--advertise-address`, else the bound
+/// address, else loopback.
+fn advertise(args: &ServerArgs) -> IpAddr {
+    args.advertise_address
+        .or(args.bind_address.filter(|a| !a.is_unspecified()))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 fn hostname() -> String {

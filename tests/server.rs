@@ -95,3 +95,38 @@ fn json_logs_are_one_object_per_line() {
         assert!(line.starts_with('{'), "not JSON: {line}");
     }
 }
+
+#[test]
+fn kubectl_discovers_the_built_in_resources() {
+    if !require_tool("kubectl") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let out = server.kubectl(&["api-resources"]);
+    assert!(out.status.success(), "{}\n{}", text(&out), server.log());
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    let row = |name: &str| -> Vec<String> {
+        listing
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing from:\n{listing}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(row("deployments"), ["deployments", "deploy", "apps/v1", "true", "Deployment"]);
+    assert_eq!(row("namespaces"), ["namespaces", "ns", "v1", "false", "Namespace"]);
+    assert_eq!(row("leases"), ["leases", "coordination.k8s.io/v1", "true", "Lease"]);
+    assert_eq!(
+        row("customresourcedefinitions"),
+        [
+            "customresourcedefinitions",
+            "crd,crds",
+            "apiextensions.k8s.io/v1",
+            "false",
+            "CustomResourceDefinition"
+        ]
+    );
+    let out = server.kubectl(&["api-resources", "--api-group=batch", "-o", "name"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "cronjobs.batch\njobs.batch\n");
+}

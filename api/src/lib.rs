@@ -7,7 +7,9 @@
 //! other than through `k3rs-store`'s `Datastore`.
 
 pub mod authz;
+pub mod discovery;
 pub mod identity;
+pub mod registry;
 pub mod status;
 pub mod version;
 

@@ -7,10 +7,12 @@ mod respond;
 mod routes;
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
+use k3rs_api::registry::Registry;
 use k3rs_api::version::VersionInfo;
 
 use crate::datastore::DatastoreActor;
@@ -22,6 +24,10 @@ pub struct ApiState {
     /// The server CA bundle, served at `/cacerts`.
     pub server_ca_pem: String,
     pub version: VersionInfo,
+    /// The resources served (discovery reads it).
+    pub registry: Arc<Registry>,
+    /// `host:port` clients reach this server at, for `/api`'s `serverAddressByClientCIDRs`.
+    pub server_address: String,
 }
 
 /// The actor.

@@ -1,7 +1,7 @@
 //! Routes: the public health, version and CA endpoints, and the authenticated API behind them.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use k3rs_api::{Status, authz};
+use k3rs_api::{Status, authz, discovery};
 
 use super::ApiState;
 use super::caller::{Caller, identify};
@@ -63,8 +63,8 @@ async fn cacerts(state: web::Data<ApiState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body(state.server_ca_pem.clone())
 }
 
-/// Everything not routed yet: authenticate, authorize, then "not found".
-async fn fallback(req: HttpRequest) -> HttpResponse {
+/// Everything behind authentication: authorize, then discovery, else "not found".
+async fn fallback(state: web::Data<ApiState>, req: HttpRequest) -> HttpResponse {
     let who = match identify(&req) {
         Caller::Known(who) => who,
         Caller::Rejected => return respond::status(Status::unauthorized()),
@@ -73,5 +73,40 @@ async fn fallback(req: HttpRequest) -> HttpResponse {
         let verb = req.method().as_str().to_ascii_lowercase();
         return respond::status(Status::forbidden_path(&who, &verb, req.path()));
     }
+    if req.method() == actix_web::http::Method::GET {
+        if let Some(found) = discovery(&state, &req) {
+            return found;
+        }
+    }
     respond::status(Status::no_such_path())
+}
+
+/// `/api`, `/apis` (legacy or aggregated, as the Accept header asks) and the per-group-version
+/// resource lists.
+fn discovery(state: &ApiState, req: &HttpRequest) -> Option<HttpResponse> {
+    let accept = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let aggregated = discovery::wants_aggregated(accept);
+    let segments: Vec<&str> = req.path().trim_matches('/').split('/').collect();
+    let doc = match segments.as_slice() {
+        ["api"] if aggregated => {
+            return Some(aggregated_response(discovery::aggregated(&state.registry, true)));
+        }
+        ["apis"] if aggregated => {
+            return Some(aggregated_response(discovery::aggregated(&state.registry, false)));
+        }
+        ["api"] => discovery::api_versions(&state.server_address),
+        ["apis"] => discovery::group_list(&state.registry),
+        ["api", version] => discovery::resource_list(&state.registry, "", version)?,
+        ["apis", group, version] => discovery::resource_list(&state.registry, group, version)?,
+        _ => return None,
+    };
+    Some(HttpResponse::Ok().json(doc))
+}
+
+fn aggregated_response(doc: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok().content_type(discovery::AGGREGATED_CONTENT_TYPE).body(doc.to_string())
 }

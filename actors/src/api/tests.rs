@@ -48,6 +48,8 @@ async fn start(pki: &Pki, dir: &std::path::Path) -> std::net::SocketAddr {
         datastore,
         server_ca_pem: pki.server_ca.cert_pem().to_owned(),
         version: VersionInfo::current("test"),
+        registry: Arc::new(k3rs_api::registry::Registry::builtin()),
+        server_address: addr.to_string(),
     };
     ApiActor::new(listener, tls, state).start();
     addr
@@ -121,6 +123,10 @@ async fn the_api_needs_a_masters_certificate() {
     let (code, body) = get(addr, &pki.server_ca, Some(&admin), "/nothing-here", "").await;
     assert_eq!(code, 404, "{body}");
     assert!(body.contains("\"reason\":\"NotFound\""), "{body}");
+    let (code, body) = get(addr, &pki.server_ca, Some(&admin), "/apis/apps/v1", "").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"deployments/scale\""), "{body}");
+    assert_eq!(get(addr, &pki.server_ca, Some(&admin), "/apis/apps/v9", "").await.0, 404);
 }
 
 #[actix::test]
