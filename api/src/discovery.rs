@@ -143,6 +143,7 @@ fn aggregated_resource(r: &ResourceDef) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
