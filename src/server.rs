@@ -66,12 +66,17 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
     system.block_on(async {
         // Watch for signals before saying we are up, so an early SIGTERM is a clean stop.
         let stop = shutdown_signal()?;
-        let datastore = DatastoreActor::new(store, policy).start();
+        let registry = Arc::new(Registry::builtin());
+        k3rs_api::objects::ensure_system_namespaces(&store, &registry)
+            .await
+            .context("creating the system namespaces")?;
+        let datastore = DatastoreActor::new(store.clone(), policy).start();
         let state = ApiState {
             datastore,
+            store,
             server_ca_pem: certs.server_ca.cert_pem().to_owned(),
             version: VersionInfo::current(k3rs_config::GIT_COMMIT),
-            registry: Arc::new(Registry::builtin()),
+            registry,
             server_address: format!("{}:{}", advertise(args), args.https_listen_port),
         };
         ApiActor::new(listener, tls, state).start();

@@ -130,3 +130,55 @@ fn kubectl_discovers_the_built_in_resources() {
     let out = server.kubectl(&["api-resources", "--api-group=batch", "-o", "name"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "cronjobs.batch\njobs.batch\n");
 }
+
+#[test]
+fn kubectl_reads_the_system_namespaces() {
+    if !require_tool("kubectl") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let out = server.kubectl(&["get", "namespaces"]);
+    assert!(out.status.success(), "{}\n{}", text(&out), server.log());
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<Vec<&str>> = listing.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], ["NAME", "STATUS", "AGE"], "{listing}");
+    let names: Vec<&str> = lines[1..].iter().map(|l| l[0]).collect();
+    assert_eq!(names, ["default", "kube-node-lease", "kube-public", "kube-system"]);
+    assert!(lines[1..].iter().all(|l| l[1] == "Active"), "{listing}");
+    // Pages of two, followed with continue tokens, give the same list.
+    let out = server.kubectl(&["get", "ns", "--chunk-size=2", "-o", "name"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "namespace/default\nnamespace/kube-node-lease\nnamespace/kube-public\nnamespace/kube-system\n"
+    );
+    let out = server.kubectl(&["get", "ns", "kube-system", "-o", "yaml"]);
+    let yaml = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        yaml.contains("name: kube-system")
+            && yaml.contains("resourceVersion: \"")
+            && yaml.contains("uid: "),
+        "{yaml}"
+    );
+    let out = server.kubectl(&["get", "ns", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "Error from server (NotFound): namespaces \"nope\" not found"
+    );
+    let out = server.kubectl(&["get", "pods", "-A"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("No resources found"), "{}", text(&out));
+    let out = server.kubectl(&["get", "deployments", "-n", "kube-system"]);
+    assert!(text(&out).contains("No resources found in kube-system namespace."), "{}", text(&out));
+    // The namespaces are created once: a restart keeps their uids.
+    let uid = |s: &Server| {
+        String::from_utf8_lossy(
+            &s.kubectl(&["get", "ns", "default", "-o", "jsonpath={.metadata.uid}"]).stdout,
+        )
+        .into_owned()
+    };
+    let before = uid(&server);
+    let (_, dir) = server.terminate();
+    let server = Server::start_in(dir, &[]);
+    assert_eq!(uid(&server), before);
+}

@@ -9,8 +9,11 @@
 pub mod authz;
 pub mod discovery;
 pub mod identity;
+pub mod objects;
+pub mod path;
 pub mod registry;
 pub mod status;
+pub mod table;
 pub mod version;
 
 pub use identity::Identity;

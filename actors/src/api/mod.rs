@@ -3,6 +3,7 @@
 //! `routes`, who the caller is in `caller`, and how a `Status` is written in `respond`.
 
 mod caller;
+mod resources;
 mod respond;
 mod routes;
 
@@ -21,6 +22,8 @@ use crate::datastore::DatastoreActor;
 #[derive(Clone)]
 pub struct ApiState {
     pub datastore: Addr<DatastoreActor>,
+    /// The datastore handle HTTP workers read through (writes and watches too, as they land).
+    pub store: k3rs_store::Datastore,
     /// The server CA bundle, served at `/cacerts`.
     pub server_ca_pem: String,
     pub version: VersionInfo,

@@ -73,10 +73,13 @@ async fn fallback(state: web::Data<ApiState>, req: HttpRequest) -> HttpResponse 
         let verb = req.method().as_str().to_ascii_lowercase();
         return respond::status(Status::forbidden_path(&who, &verb, req.path()));
     }
-    if req.method() == actix_web::http::Method::GET
-        && let Some(found) = discovery(&state, &req)
-    {
-        return found;
+    if req.method() == actix_web::http::Method::GET {
+        if let Some(found) = discovery(&state, &req) {
+            return found;
+        }
+        if let Some(path) = k3rs_api::path::parse(req.path()) {
+            return super::resources::get(&state, &req, &path);
+        }
     }
     respond::status(Status::no_such_path())
 }

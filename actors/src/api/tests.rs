@@ -35,7 +35,7 @@ async fn start(pki: &Pki, dir: &std::path::Path) -> std::net::SocketAddr {
         Options::default(),
     )
     .unwrap();
-    let datastore = DatastoreActor::new(store, CompactionPolicy::default()).start();
+    let datastore = DatastoreActor::new(store.clone(), CompactionPolicy::default()).start();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let tls = k3rs_net::tls::server_config(
@@ -46,6 +46,7 @@ async fn start(pki: &Pki, dir: &std::path::Path) -> std::net::SocketAddr {
     .unwrap();
     let state = ApiState {
         datastore,
+        store,
         server_ca_pem: pki.server_ca.cert_pem().to_owned(),
         version: VersionInfo::current("test"),
         registry: Arc::new(k3rs_api::registry::Registry::builtin()),
