@@ -182,3 +182,116 @@ fn kubectl_reads_the_system_namespaces() {
     let server = Server::start_in(dir, &[]);
     assert_eq!(uid(&server), before);
 }
+
+#[test]
+fn kubectl_creates_replaces_and_deletes_objects() {
+    if !require_tool("kubectl") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let file = |name: &str, body: &str| {
+        let p = server.dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let k = |args: &[&str]| {
+        let out = server.kubectl(args);
+        (out.status.code(), text(&out).trim().to_owned())
+    };
+    // OpenAPI validation is not served yet, so files go in with --validate=false.
+    let ns = file("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n");
+    assert_eq!(
+        k(&["create", "-f", &ns, "--validate=false"]),
+        (Some(0), "namespace/team created".into())
+    );
+    let cm = file(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\n  namespace: team\ndata:\n  a: one\n",
+    );
+    assert_eq!(
+        k(&["create", "-f", &cm, "--validate=false"]),
+        (Some(0), "configmap/demo created".into())
+    );
+    assert_eq!(
+        k(&["create", "-f", &cm, "--validate=false"]),
+        (
+            Some(1),
+            "Error from server (AlreadyExists): error when creating \"".to_owned()
+                + &cm
+                + "\": configmaps \"demo\" already exists"
+        )
+    );
+    assert_eq!(
+        k(&["get", "cm", "demo", "-n", "team", "-o", "jsonpath={.data.a}"]),
+        (Some(0), "one".into())
+    );
+    let rv =
+        k(&["get", "cm", "demo", "-n", "team", "-o", "jsonpath={.metadata.resourceVersion}"]).1;
+    let cm2 = file(
+        "cm2.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\n  namespace: team\ndata:\n  a: two\n",
+    );
+    assert_eq!(
+        k(&["replace", "-f", &cm2, "--validate=false"]),
+        (Some(0), "configmap/demo replaced".into())
+    );
+    assert_eq!(
+        k(&["get", "cm", "demo", "-n", "team", "-o", "jsonpath={.data.a}"]),
+        (Some(0), "two".into())
+    );
+    // A replace carrying the old resourceVersion loses the compare-and-swap.
+    let stale = file(
+        "stale.yaml",
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\n  namespace: team\n  resourceVersion: \"{rv}\"\ndata:\n  a: three\n"
+        ),
+    );
+    let (code, out) = k(&["replace", "-f", &stale, "--validate=false"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("Error from server (Conflict)")
+            && out.contains(
+                "Operation cannot be fulfilled on configmaps \"demo\": the object has been modified"
+            ),
+        "{out}"
+    );
+    let bad = file(
+        "bad.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n  namespace: team\n",
+    );
+    let (code, out) = k(&["create", "-f", &bad, "--validate=false"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains(
+            "The ConfigMap \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\""
+        ),
+        "{out}"
+    );
+    let lost = file(
+        "lost.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: nowhere\n",
+    );
+    let (code, out) = k(&["create", "-f", &lost, "--validate=false"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("Error from server (NotFound)")
+            && out.contains("namespaces \"nowhere\" not found"),
+        "{out}"
+    );
+    assert_eq!(
+        k(&["delete", "cm", "demo", "-n", "team"]),
+        (Some(0), "configmap \"demo\" deleted".into())
+    );
+    let (code, out) = k(&["get", "cm", "demo", "-n", "team"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(1), "Error from server (NotFound): configmaps \"demo\" not found")
+    );
+    // Deleting a namespace deletes what is in it.
+    assert_eq!(k(&["create", "-f", &cm, "--validate=false"]).0, Some(0));
+    assert_eq!(k(&["delete", "ns", "team"]), (Some(0), "namespace \"team\" deleted".into()));
+    assert_eq!(k(&["get", "ns", "team"]).0, Some(1));
+    assert_eq!(k(&["create", "-f", &ns, "--validate=false"]).0, Some(0));
+    let (_, out) = k(&["get", "cm", "-n", "team"]);
+    assert_eq!(out, "No resources found in team namespace.");
+}

@@ -15,6 +15,7 @@ pub mod registry;
 pub mod status;
 pub mod table;
 pub mod version;
+pub mod write;
 
 pub use identity::Identity;
 pub use status::Status;

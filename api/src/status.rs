@@ -7,19 +7,32 @@ use serde::Serialize;
 
 use crate::identity::Identity;
 
-/// A failure as the API reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A failure as the API reports it. Kept small (it is the error type of many functions); the
+/// constant fields (`kind`, `apiVersion`, `metadata`, `status`) are added when it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
-    pub kind: &'static str,
-    pub api_version: &'static str,
-    pub metadata: serde_json::Map<String, serde_json::Value>,
-    pub status: &'static str,
     pub message: String,
     pub reason: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<StatusDetails>,
+    pub details: Option<Box<StatusDetails>>,
     pub code: u16,
+}
+
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = serializer.serialize_struct("Status", 8)?;
+        st.serialize_field("kind", "Status")?;
+        st.serialize_field("apiVersion", "v1")?;
+        st.serialize_field("metadata", &serde_json::Map::new())?;
+        st.serialize_field("status", "Failure")?;
+        st.serialize_field("message", &self.message)?;
+        st.serialize_field("reason", self.reason)?;
+        if let Some(details) = &self.details {
+            st.serialize_field("details", details)?;
+        }
+        st.serialize_field("code", &self.code)?;
+        st.end()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -82,16 +95,7 @@ impl Status {
         message: String,
         details: Option<StatusDetails>,
     ) -> Self {
-        Status {
-            kind: "Status",
-            api_version: "v1",
-            metadata: serde_json::Map::new(),
-            status: "Failure",
-            message,
-            reason,
-            details,
-            code,
-        }
+        Status { message, reason, details: details.map(Box::new), code }
     }
 
     pub fn not_found(t: Target<'_>) -> Self {

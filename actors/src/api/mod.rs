@@ -6,6 +6,7 @@ mod caller;
 mod resources;
 mod respond;
 mod routes;
+mod writes;
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -63,8 +63,12 @@ async fn cacerts(state: web::Data<ApiState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body(state.server_ca_pem.clone())
 }
 
-/// Everything behind authentication: authorize, then discovery, else "not found".
-async fn fallback(state: web::Data<ApiState>, req: HttpRequest) -> HttpResponse {
+/// Everything behind authentication: authorize, then discovery or resources, else "not found".
+async fn fallback(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
     let who = match identify(&req) {
         Caller::Known(who) => who,
         Caller::Rejected => return respond::status(Status::unauthorized()),
@@ -73,15 +77,22 @@ async fn fallback(state: web::Data<ApiState>, req: HttpRequest) -> HttpResponse 
         let verb = req.method().as_str().to_ascii_lowercase();
         return respond::status(Status::forbidden_path(&who, &verb, req.path()));
     }
-    if req.method() == actix_web::http::Method::GET {
-        if let Some(found) = discovery(&state, &req) {
-            return found;
-        }
-        if let Some(path) = k3rs_api::path::parse(req.path()) {
-            return super::resources::get(&state, &req, &path);
-        }
+    use actix_web::http::Method;
+    if req.method() == Method::GET
+        && let Some(found) = discovery(&state, &req)
+    {
+        return found;
     }
-    respond::status(Status::no_such_path())
+    let Some(path) = k3rs_api::path::parse(req.path()) else {
+        return respond::status(Status::no_such_path());
+    };
+    match *req.method() {
+        Method::GET => super::resources::get(&state, &req, &path),
+        Method::POST => super::writes::create(&state, &req, &path, payload).await,
+        Method::PUT => super::writes::replace(&state, &req, &path, payload).await,
+        Method::DELETE => super::writes::delete(&state, &req, &path).await,
+        _ => respond::status(Status::method_not_allowed()),
+    }
 }
 
 /// `/api`, `/apis` (legacy or aggregated, as the Accept header asks) and the per-group-version
