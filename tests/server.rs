@@ -295,3 +295,42 @@ fn kubectl_creates_replaces_and_deletes_objects() {
     let (_, out) = k(&["get", "cm", "-n", "team"]);
     assert_eq!(out, "No resources found in team namespace.");
 }
+
+#[test]
+fn kubectl_validates_against_the_openapi_documents() {
+    if !require_tool("kubectl") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let path = server.dir.path().join("cm.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: checked\ndata:\n  a: one\n",
+    )
+    .unwrap();
+    let out = server.kubectl(&["create", "-f", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(text(&out).trim(), "configmap/checked created");
+    let deploy = server.dir.path().join("deploy.yaml");
+    std::fs::write(
+        &deploy,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: busybox\n",
+    )
+    .unwrap();
+    let out = server.kubectl(&["apply", "-f", deploy.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(text(&out).trim(), "deployment.apps/web created");
+    let out = server.kubectl(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.metadata.generation} {.metadata.annotations}",
+    ]);
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        shown.starts_with("1 ")
+            && shown.contains("kubectl.kubernetes.io/last-applied-configuration"),
+        "{shown}"
+    );
+}

@@ -10,6 +10,7 @@ pub mod authz;
 pub mod discovery;
 pub mod identity;
 pub mod objects;
+pub mod openapi;
 pub mod path;
 pub mod registry;
 pub mod status;

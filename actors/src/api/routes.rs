@@ -1,7 +1,7 @@
 //! Routes: the public health, version and CA endpoints, and the authenticated API behind them.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use k3rs_api::{Status, authz, discovery};
+use k3rs_api::{Status, authz, discovery, openapi};
 
 use super::ApiState;
 use super::caller::{Caller, identify};
@@ -104,6 +104,15 @@ fn discovery(state: &ApiState, req: &HttpRequest) -> Option<HttpResponse> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let aggregated = discovery::wants_aggregated(accept);
+    if req.path() == "/openapi/v3" || req.path() == "/openapi/v3/" {
+        return Some(HttpResponse::Ok().json(openapi::index(&state.registry)));
+    }
+    if let Some(rest) = req.path().strip_prefix("/openapi/v3/") {
+        return Some(match openapi::for_path(&state.registry, rest) {
+            Some(doc) => HttpResponse::Ok().json(doc),
+            None => respond::status(Status::no_such_path()),
+        });
+    }
     let segments: Vec<&str> = req.path().trim_matches('/').split('/').collect();
     let doc = match segments.as_slice() {
         ["api"] if aggregated => {
