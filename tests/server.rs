@@ -334,3 +334,54 @@ fn kubectl_validates_against_the_openapi_documents() {
         "{shown}"
     );
 }
+
+#[test]
+fn kubectl_get_watch_prints_changes_as_they_happen() {
+    use std::io::{BufRead, BufReader};
+    use std::time::Duration;
+    if !require_tool("kubectl") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let mut watcher = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&server.kubeconfig)
+        .arg("--cache-dir")
+        .arg(server.dir.path().join("kube-cache"))
+        .args(["get", "namespaces", "-w"])
+        .env("HOME", server.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = watcher.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_line =
+        || rx.recv_timeout(Duration::from_secs(20)).expect("kubectl printed nothing in time");
+    // The initial list: a header and the four system namespaces.
+    assert!(next_line().starts_with("NAME"));
+    let mut seen: Vec<String> =
+        (0..4).map(|_| next_line().split_whitespace().next().unwrap().to_owned()).collect();
+    seen.sort();
+    assert_eq!(seen, ["default", "kube-node-lease", "kube-public", "kube-system"]);
+    // A namespace created now shows up on the open watch.
+    let ns = server.dir.path().join("ns.yaml");
+    std::fs::write(&ns, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: watched\n").unwrap();
+    let out = server.kubectl(&["create", "-f", ns.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let line = next_line();
+    assert!(line.starts_with("watched ") && line.contains("Active"), "{line}");
+    let out = server.kubectl(&["delete", "ns", "watched"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(next_line().starts_with("watched "), "the deletion is printed too");
+    watcher.kill().unwrap();
+    watcher.wait().unwrap();
+}

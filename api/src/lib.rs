@@ -16,6 +16,7 @@ pub mod registry;
 pub mod status;
 pub mod table;
 pub mod version;
+pub mod watch;
 pub mod write;
 
 pub use identity::Identity;

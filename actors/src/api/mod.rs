@@ -6,6 +6,7 @@ mod caller;
 mod resources;
 mod respond;
 mod routes;
+mod watch;
 mod writes;
 
 use std::net::TcpListener;

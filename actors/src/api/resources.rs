@@ -19,8 +19,12 @@ pub fn get(state: &ApiState, req: &HttpRequest, path: &ResourcePath<'_>) -> Http
     let Some(def) = state.registry.get(path.group, path.version, path.resource) else {
         return respond::status(Status::no_such_path());
     };
-    if path.subresource.is_some() || query(req, "watch").is_some_and(|w| w == "true" || w == "1") {
+    if path.subresource.is_some() {
         return respond::status(Status::method_not_allowed());
+    }
+    if query(req, "watch").is_some_and(|w| w == "true" || w == "1") {
+        let namespace = if def.namespaced { path.namespace } else { None };
+        return super::watch::serve(state, req, def, namespace, path.name, |name| query(req, name));
     }
     let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let as_table = table::wants_table(accept);
