@@ -10,7 +10,7 @@ use k3rs_store::{KeyRange, ListRequest};
 use serde_json::Value;
 
 use super::ApiState;
-use super::respond;
+use super::{params, respond};
 
 /// kubectl asks for 500 at a time; an unbounded list is capped here.
 const MAX_LIMIT: usize = 10_000;
@@ -22,9 +22,9 @@ pub fn get(state: &ApiState, req: &HttpRequest, path: &ResourcePath<'_>) -> Http
     if path.subresource.is_some() {
         return respond::status(Status::method_not_allowed());
     }
-    if query(req, "watch").is_some_and(|w| w == "true" || w == "1") {
+    if params::flag(req, "watch") {
         let namespace = if def.namespaced { path.namespace } else { None };
-        return super::watch::serve(state, req, def, namespace, path.name, |name| query(req, name));
+        return super::watch::serve(state, req, def, namespace, path.name);
     }
     let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let as_table = table::wants_table(accept);
@@ -50,12 +50,12 @@ pub fn get(state: &ApiState, req: &HttpRequest, path: &ResourcePath<'_>) -> Http
         }
         return HttpResponse::Ok().json(obj);
     }
-    let limit = query(req, "limit")
+    let limit = params::get(req, "limit")
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|l| *l > 0)
         .unwrap_or(MAX_LIMIT)
         .min(MAX_LIMIT);
-    let (revision, after) = match query(req, "continue").filter(|c| !c.is_empty()) {
+    let (revision, after) = match params::get(req, "continue").filter(|c| !c.is_empty()) {
         Some(token) => match objects::parse_continue(&token) {
             Some((rev, key)) => (rev, Some(key)),
             None => {
@@ -99,11 +99,4 @@ pub fn get(state: &ApiState, req: &HttpRequest, path: &ResourcePath<'_>) -> Http
         return HttpResponse::Ok().json(t);
     }
     HttpResponse::Ok().json(objects::list(def, items, page.revision, token))
-}
-
-fn query(req: &HttpRequest, name: &str) -> Option<String> {
-    req.query_string().split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-        (k == name).then(|| v.replace("%3D", "=").replace("%2F", "/"))
-    })
 }

@@ -15,7 +15,7 @@ use k3rs_api::{Status, table, watch};
 use k3rs_store::{KeyRange, ListRequest, StoreError, Watch, WatchItem};
 use serde_json::Value;
 
-use super::ApiState;
+use super::{ApiState, params};
 
 /// How an event's object is rendered: plain, or as a one-row Table (column definitions only in
 /// the first).
@@ -46,10 +46,9 @@ pub fn serve(
     def: &ResourceDef,
     namespace: Option<&str>,
     name: Option<&str>,
-    query: impl Fn(&str) -> Option<String>,
 ) -> HttpResponse {
     let target = Target { resource: &def.plural, group: &def.group, name: name.unwrap_or("") };
-    let mut selector_text = query("fieldSelector").unwrap_or_default();
+    let mut selector_text = params::get(req, "fieldSelector").unwrap_or_default();
     if let Some(n) = name {
         selector_text = if selector_text.is_empty() {
             format!("metadata.name={n}")
@@ -63,16 +62,17 @@ pub fn serve(
             Ok(s) => s,
             Err(msg) => return super::respond::status(Status::bad_request(msg)),
         };
-    let bookmarks = query("allowWatchBookmarks").is_some_and(|v| v == "true");
-    let timeout =
-        query("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).map(Duration::from_secs);
+    let bookmarks = params::get(req, "allowWatchBookmarks").is_some_and(|v| v == "true");
+    let timeout = params::get(req, "timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs);
     let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mut render = Render { def: def.clone(), as_table: table::wants_table(accept), first: true };
     let range = KeyRange::prefix(&objects::prefix(def, namespace));
 
     // Where to start, and what to send first.
     let mut initial: Vec<Bytes> = Vec::new();
-    let after = match query("resourceVersion").filter(|rv| !rv.is_empty() && rv != "0") {
+    let after = match params::get(req, "resourceVersion").filter(|rv| !rv.is_empty() && rv != "0") {
         Some(rv) => match rv.parse::<u64>() {
             Ok(rv) => rv,
             Err(_) => {

@@ -38,7 +38,7 @@ async fn body(req: &HttpRequest, mut payload: web::Payload) -> Result<Value, Sta
 }
 
 fn dry_run(req: &HttpRequest) -> bool {
-    req.query_string().split('&').any(|kv| kv == "dryRun=All")
+    super::params::get(req, "dryRun").is_some_and(|v| v == "All")
 }
 
 fn stored(kv: &KeyValue, code: actix_web::http::StatusCode) -> HttpResponse {
