@@ -385,3 +385,68 @@ fn kubectl_get_watch_prints_changes_as_they_happen() {
     watcher.kill().unwrap();
     watcher.wait().unwrap();
 }
+
+#[test]
+fn kubectl_label_annotate_and_patch_use_merge_and_json_patches() {
+    if !require_tool("kubectl") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let k = |args: &[&str]| {
+        let out = server.kubectl(args);
+        (out.status.code(), text(&out).trim().to_owned())
+    };
+    let cm = server.dir.path().join("cm.yaml");
+    std::fs::write(&cm, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: p\ndata:\n  a: one\n")
+        .unwrap();
+    assert_eq!(k(&["create", "-f", cm.to_str().unwrap()]).0, Some(0));
+    assert_eq!(k(&["label", "cm", "p", "tier=web"]), (Some(0), "configmap/p labeled".into()));
+    assert_eq!(k(&["annotate", "cm", "p", "note=hi"]), (Some(0), "configmap/p annotated".into()));
+    assert_eq!(
+        k(&[
+            "get",
+            "cm",
+            "p",
+            "-o",
+            "jsonpath={.metadata.labels.tier} {.metadata.annotations.note}"
+        ])
+        .1,
+        "web hi"
+    );
+    assert_eq!(k(&["get", "cm", "-l", "tier=web", "-o", "name"]), (Some(0), "configmap/p".into()));
+    assert_eq!(k(&["get", "cm", "-l", "tier=db"]).1, "No resources found in default namespace.");
+    assert_eq!(
+        k(&["get", "ns", "--field-selector", "metadata.name=kube-system", "-o", "name"]).1,
+        "namespace/kube-system"
+    );
+    assert_eq!(k(&["label", "cm", "p", "tier-"]), (Some(0), "configmap/p unlabeled".into()));
+    assert_eq!(
+        k(&["patch", "cm", "p", "--type", "merge", "-p", r#"{"data":{"b":"two"}}"#]),
+        (Some(0), "configmap/p patched".into())
+    );
+    assert_eq!(
+        k(&[
+            "patch",
+            "cm",
+            "p",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"replace","path":"/data/a","value":"uno"}]"#
+        ]),
+        (Some(0), "configmap/p patched".into())
+    );
+    assert_eq!(
+        k(&["get", "cm", "p", "-o", "jsonpath={.data.a} {.data.b} {.metadata.labels}"]).1,
+        "uno two {}"
+    );
+    let (code, out) =
+        k(&["patch", "cm", "p", "--type", "json", "-p", r#"[{"op":"remove","path":"/data/zzz"}]"#]);
+    assert_eq!(code, Some(1));
+    assert!(out.starts_with("The request is invalid: the patch could not be applied"), "{out}");
+    let (code, out) = k(&["patch", "cm", "nope", "--type", "merge", "-p", "{}"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(1), "Error from server (NotFound): configmaps \"nope\" not found")
+    );
+}

@@ -198,6 +198,11 @@ impl Status {
         )
     }
 
+    /// A request that is well-formed but cannot be carried out (a patch that does not apply).
+    pub fn unprocessable(message: String) -> Self {
+        Status::new(422, "Invalid", message, None)
+    }
+
     pub fn bad_request(message: String) -> Self {
         Status::new(400, "BadRequest", message, None)
     }

@@ -5,8 +5,9 @@ use k3rs_store::{Event, EventKind, KeyValue, Revision};
 use serde_json::{Value, json};
 
 use crate::Status;
-use crate::objects::{FieldSelector, from_store};
+use crate::objects::from_store;
 use crate::registry::ResourceDef;
+use crate::selector::Selectors;
 
 /// The object an event carries: the new state, or for a delete the last state, stamped with the
 /// event's revision. `None` if the stored bytes are unreadable.
@@ -25,9 +26,8 @@ pub fn event_object(ev: &Event) -> Option<(&'static str, Value)> {
 /// A watch event line, or `None` when the selector filters it out. A `MODIFIED` object that
 /// stops matching the selector is reported as `DELETED`, one that starts matching as `ADDED`,
 /// as upstream's watch cache does.
-pub fn event_line(ev: &Event, selector: Option<&FieldSelector>) -> Option<(&'static str, Value)> {
+pub fn event_line(ev: &Event, selector: &Selectors) -> Option<(&'static str, Value)> {
     let (kind, obj) = event_object(ev)?;
-    let Some(selector) = selector else { return Some((kind, obj)) };
     let now = selector.matches(&obj);
     let before =
         ev.prev.as_ref().and_then(|p| from_store(p).ok()).is_some_and(|p| selector.matches(&p));
@@ -90,11 +90,11 @@ mod tests {
 
     #[test]
     fn selectors_filter_events() {
-        let sel = FieldSelector::parse("metadata.name=a").unwrap();
+        let sel = Selectors::parse(Some("metadata.name=a"), None).unwrap();
         let add_a = Event { kind: EventKind::Create, kv: kv("a", 2), prev: None };
         let add_b = Event { kind: EventKind::Create, kv: kv("b", 3), prev: None };
-        assert_eq!(event_line(&add_a, Some(&sel)).unwrap().0, "ADDED");
-        assert!(event_line(&add_b, Some(&sel)).is_none());
+        assert_eq!(event_line(&add_a, &sel).unwrap().0, "ADDED");
+        assert!(event_line(&add_b, &sel).is_none());
         let line = frame("ADDED", &json!({"x": 1}));
         assert_eq!(line, b"{\"object\":{\"x\":1},\"type\":\"ADDED\"}\n");
     }

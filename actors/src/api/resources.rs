@@ -4,6 +4,7 @@
 use actix_web::http::header::ACCEPT;
 use actix_web::{HttpRequest, HttpResponse};
 use k3rs_api::path::ResourcePath;
+use k3rs_api::selector::Selectors;
 use k3rs_api::status::Target;
 use k3rs_api::{Status, objects, table};
 use k3rs_store::{KeyRange, ListRequest};
@@ -82,10 +83,18 @@ pub fn get(state: &ApiState, req: &HttpRequest, path: &ResourcePath<'_>) -> Http
     } else {
         None
     };
+    let selectors = match Selectors::parse(
+        params::get(req, "fieldSelector").as_deref(),
+        params::get(req, "labelSelector").as_deref(),
+    ) {
+        Ok(s) => s,
+        Err(msg) => return respond::status(Status::bad_request(msg)),
+    };
     let mut items: Vec<Value> = Vec::with_capacity(page.items.len());
     for kv in &page.items {
         match objects::from_store(kv) {
-            Ok(obj) => items.push(obj),
+            Ok(obj) if selectors.matches(&obj) => items.push(obj),
+            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(key = %kv.key, error = %e, "skipping an unreadable stored object")
             }

@@ -8,8 +8,9 @@ use actix_web::http::header::ACCEPT;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use futures_util::stream::{self, StreamExt};
-use k3rs_api::objects::{self, FieldSelector};
+use k3rs_api::objects;
 use k3rs_api::registry::ResourceDef;
+use k3rs_api::selector::Selectors;
 use k3rs_api::status::Target;
 use k3rs_api::{Status, table, watch};
 use k3rs_store::{KeyRange, ListRequest, StoreError, Watch, WatchItem};
@@ -48,17 +49,16 @@ pub fn serve(
     name: Option<&str>,
 ) -> HttpResponse {
     let target = Target { resource: &def.plural, group: &def.group, name: name.unwrap_or("") };
-    let mut selector_text = params::get(req, "fieldSelector").unwrap_or_default();
+    let mut field = params::get(req, "fieldSelector").unwrap_or_default();
     if let Some(n) = name {
-        selector_text = if selector_text.is_empty() {
+        field = if field.is_empty() {
             format!("metadata.name={n}")
         } else {
-            format!("{selector_text},metadata.name={n}")
+            format!("{field},metadata.name={n}")
         };
     }
     let selector =
-        match (!selector_text.is_empty()).then(|| FieldSelector::parse(&selector_text)).transpose()
-        {
+        match Selectors::parse(Some(&field), params::get(req, "labelSelector").as_deref()) {
             Ok(s) => s,
             Err(msg) => return super::respond::status(Status::bad_request(msg)),
         };
@@ -93,7 +93,7 @@ pub fn serve(
             };
             for kv in &page.items {
                 if let Ok(obj) = objects::from_store(kv)
-                    && selector.as_ref().is_none_or(|s| s.matches(&obj))
+                    && selector.matches(&obj)
                 {
                     initial.push(render.line("ADDED", obj));
                 }
@@ -112,7 +112,7 @@ pub fn serve(
     let def = def.clone();
     let live = stream::unfold(
         (store_watch, render, selector, false),
-        move |(mut w, mut render, selector, done): (Watch, Render, Option<FieldSelector>, bool)| {
+        move |(mut w, mut render, selector, done): (Watch, Render, Selectors, bool)| {
             let def = def.clone();
             async move {
                 if done {
@@ -129,7 +129,7 @@ pub fn serve(
                     match next {
                         None => return None,
                         Some(Ok(WatchItem::Event(ev))) => {
-                            if let Some((kind, obj)) = watch::event_line(&ev, selector.as_ref()) {
+                            if let Some((kind, obj)) = watch::event_line(&ev, &selector) {
                                 let line = render.line(kind, obj);
                                 return Some((line, (w, render, selector, false)));
                             }

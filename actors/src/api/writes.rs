@@ -155,6 +155,71 @@ pub async fn replace(
     }
 }
 
+/// `PATCH`: apply a merge or JSON patch to the current object and store it with compare-and-swap,
+/// retrying when another write got in between (unless the patch carries a `resourceVersion`
+/// precondition, which then fails with 409 as upstream's does).
+pub async fn patch(
+    state: &ApiState,
+    req: &HttpRequest,
+    path: &ResourcePath<'_>,
+    payload: web::Payload,
+) -> HttpResponse {
+    const ATTEMPTS: usize = 5;
+    let def = match resolve(state, path) {
+        Ok(d) => d,
+        Err(s) => return respond::status(s),
+    };
+    let Some(name) = path.name else { return respond::status(Status::method_not_allowed()) };
+    let namespace = if def.namespaced { path.namespace } else { None };
+    let target = Target { resource: &def.plural, group: &def.group, name };
+    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let kind = match k3rs_api::patch::PatchType::from_content_type(content_type) {
+        Ok(k) => k,
+        Err(s) => return respond::status(s),
+    };
+    let patch = match body(req, payload).await {
+        Ok(v) => v,
+        Err(s) => return respond::status(s),
+    };
+    let key = objects::key(def, namespace, name);
+    for _ in 0..ATTEMPTS {
+        let current = match state.store.get(&key) {
+            Ok(Some(kv)) => match objects::from_store(&kv) {
+                Ok(v) => v,
+                Err(e) => {
+                    return respond::status(Status::internal(&format!(
+                        "stored object is unreadable: {e}"
+                    )));
+                }
+            },
+            Ok(None) => return respond::status(Status::not_found(target)),
+            Err(e) => return respond::status(Status::from_store(&e, target)),
+        };
+        let patched = match k3rs_api::patch::apply(kind, &current, &patch) {
+            Ok(v) => v,
+            Err(s) => return respond::status(s),
+        };
+        let pinned = k3rs_api::patch::precondition(&patched, &current).is_some();
+        let (obj, expected) = match write::prepare_update(def, namespace, name, patched, &current) {
+            Ok(x) => x,
+            Err(s) => return respond::status(s),
+        };
+        if dry_run(req) {
+            return HttpResponse::Ok().json(obj);
+        }
+        let bytes = match serde_json::to_vec(&obj) {
+            Ok(b) => b,
+            Err(e) => return respond::status(Status::internal(&e.to_string())),
+        };
+        match state.store.update(&key, bytes, expected).await {
+            Ok(kv) => return stored(&kv, actix_web::http::StatusCode::OK),
+            Err(k3rs_store::StoreError::Conflict { .. }) if !pinned => continue,
+            Err(e) => return respond::status(Status::from_store(&e, target)),
+        }
+    }
+    respond::status(Status::conflict(target))
+}
+
 pub async fn delete(state: &ApiState, req: &HttpRequest, path: &ResourcePath<'_>) -> HttpResponse {
     let def = match resolve(state, path) {
         Ok(d) => d,
