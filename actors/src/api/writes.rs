@@ -1,26 +1,67 @@
-//! Writing resources: `POST` (create), `PUT` (replace, compare-and-swap on `resourceVersion`) and
-//! `DELETE`. Bodies are JSON for now; checks and defaults come from `k3rs_api::write`.
+//! Writing resources: `POST` (create), `PUT` (replace, compare-and-swap on `resourceVersion`),
+//! `PATCH` (merge or JSON patch) and `DELETE`. Bodies are JSON for now; checks and defaults come
+//! from `k3rs_api::write` and `k3rs_api::patch`. Each handler is a `Result<_, Status>` function;
+//! the error becomes a response in one place (`respond`).
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
+use k3rs_api::patch::{self, PatchType};
 use k3rs_api::path::ResourcePath;
 use k3rs_api::registry::ResourceDef;
 use k3rs_api::status::{MAX_BODY_BYTES, Target};
 use k3rs_api::{Status, objects, write};
-use k3rs_store::{KeyRange, KeyValue, ListRequest};
+use k3rs_store::{KeyRange, KeyValue, ListRequest, StoreError};
 use serde_json::Value;
 
-use super::ApiState;
-use super::respond;
+use super::{ApiState, params, respond};
 
 /// The characters upstream uses for `generateName` suffixes (no vowels, no look-alikes).
 const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+/// Times a patch is re-applied when another write got in between.
+const PATCH_ATTEMPTS: usize = 5;
+
+/// What a write request is about, resolved from its path.
+struct Object<'a> {
+    def: &'a ResourceDef,
+    namespace: Option<&'a str>,
+    name: Option<&'a str>,
+}
+
+impl<'a> Object<'a> {
+    fn resolve(state: &'a ApiState, path: &ResourcePath<'a>) -> Result<Self, Status> {
+        match state.registry.get(path.group, path.version, path.resource) {
+            Some(def) if path.subresource.is_none() => {
+                let namespace = if def.namespaced { path.namespace } else { None };
+                Ok(Object { def, namespace, name: path.name })
+            }
+            _ => Err(Status::no_such_path()),
+        }
+    }
+
+    /// The object's name; writes other than create need one.
+    fn name(&self) -> Result<&'a str, Status> {
+        self.name.ok_or_else(Status::method_not_allowed)
+    }
+
+    fn target(&self, name: &'a str) -> Target<'a> {
+        Target { resource: &self.def.plural, group: &self.def.group, name }
+    }
+
+    fn key(&self, name: &str) -> String {
+        objects::key(self.def, self.namespace, name)
+    }
+}
+
+/// Run a handler body and answer its error as a `Status`.
+fn answer(result: Result<HttpResponse, Status>) -> HttpResponse {
+    result.unwrap_or_else(respond::status)
+}
 
 /// Read and decode the body: at most 3 MiB of JSON.
 async fn body(req: &HttpRequest, mut payload: web::Payload) -> Result<Value, Status> {
-    let content_type =
-        req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let content_type = content_type(req).unwrap_or("application/json");
     if !content_type.contains("json") {
         return Err(Status::unsupported_media_type(content_type));
     }
@@ -37,21 +78,33 @@ async fn body(req: &HttpRequest, mut payload: web::Payload) -> Result<Value, Sta
         .map_err(|e| Status::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
+fn content_type(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
+}
+
 fn dry_run(req: &HttpRequest) -> bool {
-    super::params::get(req, "dryRun").is_some_and(|v| v == "All")
+    params::get(req, "dryRun").is_some_and(|v| v == "All")
 }
 
-fn stored(kv: &KeyValue, code: actix_web::http::StatusCode) -> HttpResponse {
-    match objects::from_store(kv) {
-        Ok(obj) => HttpResponse::build(code).json(obj),
-        Err(e) => respond::status(Status::internal(&format!("stored object is unreadable: {e}"))),
-    }
+fn decode(kv: &KeyValue) -> Result<Value, Status> {
+    objects::from_store(kv)
+        .map_err(|e| Status::internal(&format!("stored object is unreadable: {e}")))
 }
 
-fn resolve<'a>(state: &'a ApiState, path: &ResourcePath<'_>) -> Result<&'a ResourceDef, Status> {
-    match state.registry.get(path.group, path.version, path.resource) {
-        Some(def) if path.subresource.is_none() => Ok(def),
-        _ => Err(Status::no_such_path()),
+fn encode(obj: &Value) -> Result<Vec<u8>, Status> {
+    serde_json::to_vec(obj).map_err(|e| Status::internal(&e.to_string()))
+}
+
+fn respond_with(code: StatusCode, kv: &KeyValue) -> Result<HttpResponse, Status> {
+    Ok(HttpResponse::build(code).json(decode(kv)?))
+}
+
+/// The stored object, or 404.
+fn current(state: &ApiState, key: &str, target: Target<'_>) -> Result<KeyValue, Status> {
+    match state.store.get(key) {
+        Ok(Some(kv)) => Ok(kv),
+        Ok(None) => Err(Status::not_found(target)),
+        Err(e) => Err(Status::from_store(&e, target)),
     }
 }
 
@@ -61,52 +114,40 @@ pub async fn create(
     path: &ResourcePath<'_>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let def = match resolve(state, path) {
-        Ok(d) => d,
-        Err(s) => return respond::status(s),
-    };
-    if path.name.is_some() {
-        return respond::status(Status::method_not_allowed());
-    }
-    let namespace = if def.namespaced { path.namespace } else { None };
-    let obj = match body(req, payload).await {
-        Ok(v) => v,
-        Err(s) => return respond::status(s),
-    };
-    let now = objects::timestamp(time::OffsetDateTime::now_utc());
-    let (name, obj) =
-        match write::prepare_create(def, namespace, obj, &objects::new_uid(), &now, &suffix()) {
-            Ok(x) => x,
-            Err(s) => return respond::status(s),
-        };
-    let target = Target { resource: &def.plural, group: &def.group, name: &name };
-    if let Some(ns) = namespace
-        && let Err(s) = namespace_exists(state, ns)
-    {
-        return respond::status(s);
-    }
-    if dry_run(req) {
-        return HttpResponse::Created().json(obj);
-    }
-    let bytes = match serde_json::to_vec(&obj) {
-        Ok(b) => b,
-        Err(e) => return respond::status(Status::internal(&e.to_string())),
-    };
-    match state.store.create(&objects::key(def, namespace, &name), bytes).await {
-        Ok(kv) => stored(&kv, actix_web::http::StatusCode::CREATED),
-        Err(e) => respond::status(Status::from_store(&e, target)),
-    }
+    answer(create_inner(state, req, path, payload).await)
 }
 
-fn namespace_exists(state: &ApiState, ns: &str) -> Result<(), Status> {
-    let target = Target { resource: "namespaces", group: "", name: ns };
-    let def =
-        state.registry.get("", "v1", "namespaces").ok_or_else(|| Status::not_found(target))?;
-    match state.store.get(&objects::key(def, None, ns)) {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(Status::not_found(target)),
-        Err(e) => Err(Status::from_store(&e, target)),
+async fn create_inner(
+    state: &ApiState,
+    req: &HttpRequest,
+    path: &ResourcePath<'_>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Status> {
+    let o = Object::resolve(state, path)?;
+    if o.name.is_some() {
+        return Err(Status::method_not_allowed());
     }
+    let obj = body(req, payload).await?;
+    let now = objects::timestamp(time::OffsetDateTime::now_utc());
+    let (name, obj) =
+        write::prepare_create(o.def, o.namespace, obj, &objects::new_uid(), &now, &suffix())?;
+    if let Some(ns) = o.namespace {
+        let ns_target = Target { resource: "namespaces", group: "", name: ns };
+        let ns_def = state
+            .registry
+            .get("", "v1", "namespaces")
+            .ok_or_else(|| Status::not_found(ns_target))?;
+        current(state, &objects::key(ns_def, None, ns), ns_target)?;
+    }
+    if dry_run(req) {
+        return Ok(HttpResponse::Created().json(obj));
+    }
+    let kv = state
+        .store
+        .create(&o.key(&name), encode(&obj)?)
+        .await
+        .map_err(|e| Status::from_store(&e, o.target(&name)))?;
+    respond_with(StatusCode::CREATED, &kv)
 }
 
 pub async fn replace(
@@ -115,44 +156,30 @@ pub async fn replace(
     path: &ResourcePath<'_>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let def = match resolve(state, path) {
-        Ok(d) => d,
-        Err(s) => return respond::status(s),
-    };
-    let Some(name) = path.name else { return respond::status(Status::method_not_allowed()) };
-    let namespace = if def.namespaced { path.namespace } else { None };
-    let target = Target { resource: &def.plural, group: &def.group, name };
-    let obj = match body(req, payload).await {
-        Ok(v) => v,
-        Err(s) => return respond::status(s),
-    };
-    let key = objects::key(def, namespace, name);
-    let existing = match state.store.get(&key) {
-        Ok(Some(kv)) => kv,
-        Ok(None) => return respond::status(Status::not_found(target)),
-        Err(e) => return respond::status(Status::from_store(&e, target)),
-    };
-    let current = match objects::from_store(&existing) {
-        Ok(v) => v,
-        Err(e) => {
-            return respond::status(Status::internal(&format!("stored object is unreadable: {e}")));
-        }
-    };
-    let (obj, expected) = match write::prepare_update(def, namespace, name, obj, &current) {
-        Ok(x) => x,
-        Err(s) => return respond::status(s),
-    };
+    answer(replace_inner(state, req, path, payload).await)
+}
+
+async fn replace_inner(
+    state: &ApiState,
+    req: &HttpRequest,
+    path: &ResourcePath<'_>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Status> {
+    let o = Object::resolve(state, path)?;
+    let name = o.name()?;
+    let obj = body(req, payload).await?;
+    let key = o.key(name);
+    let existing = decode(&current(state, &key, o.target(name))?)?;
+    let (obj, expected) = write::prepare_update(o.def, o.namespace, name, obj, &existing)?;
     if dry_run(req) {
-        return HttpResponse::Ok().json(obj);
+        return Ok(HttpResponse::Ok().json(obj));
     }
-    let bytes = match serde_json::to_vec(&obj) {
-        Ok(b) => b,
-        Err(e) => return respond::status(Status::internal(&e.to_string())),
-    };
-    match state.store.update(&key, bytes, expected).await {
-        Ok(kv) => stored(&kv, actix_web::http::StatusCode::OK),
-        Err(e) => respond::status(Status::from_store(&e, target)),
-    }
+    let kv = state
+        .store
+        .update(&key, encode(&obj)?, expected)
+        .await
+        .map_err(|e| Status::from_store(&e, o.target(name)))?;
+    respond_with(StatusCode::OK, &kv)
 }
 
 /// `PATCH`: apply a merge or JSON patch to the current object and store it with compare-and-swap,
@@ -164,98 +191,68 @@ pub async fn patch(
     path: &ResourcePath<'_>,
     payload: web::Payload,
 ) -> HttpResponse {
-    const ATTEMPTS: usize = 5;
-    let def = match resolve(state, path) {
-        Ok(d) => d,
-        Err(s) => return respond::status(s),
-    };
-    let Some(name) = path.name else { return respond::status(Status::method_not_allowed()) };
-    let namespace = if def.namespaced { path.namespace } else { None };
-    let target = Target { resource: &def.plural, group: &def.group, name };
-    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let kind = match k3rs_api::patch::PatchType::from_content_type(content_type) {
-        Ok(k) => k,
-        Err(s) => return respond::status(s),
-    };
-    let patch = match body(req, payload).await {
-        Ok(v) => v,
-        Err(s) => return respond::status(s),
-    };
-    let key = objects::key(def, namespace, name);
-    for _ in 0..ATTEMPTS {
-        let current = match state.store.get(&key) {
-            Ok(Some(kv)) => match objects::from_store(&kv) {
-                Ok(v) => v,
-                Err(e) => {
-                    return respond::status(Status::internal(&format!(
-                        "stored object is unreadable: {e}"
-                    )));
-                }
-            },
-            Ok(None) => return respond::status(Status::not_found(target)),
-            Err(e) => return respond::status(Status::from_store(&e, target)),
-        };
-        let patched = match k3rs_api::patch::apply(kind, &current, &patch) {
-            Ok(v) => v,
-            Err(s) => return respond::status(s),
-        };
-        let pinned = k3rs_api::patch::precondition(&patched, &current).is_some();
-        let (obj, expected) = match write::prepare_update(def, namespace, name, patched, &current) {
-            Ok(x) => x,
-            Err(s) => return respond::status(s),
-        };
+    answer(patch_inner(state, req, path, payload).await)
+}
+
+async fn patch_inner(
+    state: &ApiState,
+    req: &HttpRequest,
+    path: &ResourcePath<'_>,
+    payload: web::Payload,
+) -> Result<HttpResponse, Status> {
+    let o = Object::resolve(state, path)?;
+    let name = o.name()?;
+    let kind = PatchType::from_content_type(content_type(req).unwrap_or(""))?;
+    let patch_body = body(req, payload).await?;
+    let key = o.key(name);
+    for _ in 0..PATCH_ATTEMPTS {
+        let existing = decode(&current(state, &key, o.target(name))?)?;
+        let patched = patch::apply(kind, &existing, &patch_body)?;
+        let pinned = patch::precondition(&patched, &existing).is_some();
+        let (obj, expected) = write::prepare_update(o.def, o.namespace, name, patched, &existing)?;
         if dry_run(req) {
-            return HttpResponse::Ok().json(obj);
+            return Ok(HttpResponse::Ok().json(obj));
         }
-        let bytes = match serde_json::to_vec(&obj) {
-            Ok(b) => b,
-            Err(e) => return respond::status(Status::internal(&e.to_string())),
-        };
-        match state.store.update(&key, bytes, expected).await {
-            Ok(kv) => return stored(&kv, actix_web::http::StatusCode::OK),
-            Err(k3rs_store::StoreError::Conflict { .. }) if !pinned => continue,
-            Err(e) => return respond::status(Status::from_store(&e, target)),
+        match state.store.update(&key, encode(&obj)?, expected).await {
+            Ok(kv) => return respond_with(StatusCode::OK, &kv),
+            Err(StoreError::Conflict { .. }) if !pinned => continue,
+            Err(e) => return Err(Status::from_store(&e, o.target(name))),
         }
     }
-    respond::status(Status::conflict(target))
+    Err(Status::conflict(o.target(name)))
 }
 
 pub async fn delete(state: &ApiState, req: &HttpRequest, path: &ResourcePath<'_>) -> HttpResponse {
-    let def = match resolve(state, path) {
-        Ok(d) => d,
-        Err(s) => return respond::status(s),
-    };
-    let Some(name) = path.name else { return respond::status(Status::method_not_allowed()) };
-    let namespace = if def.namespaced { path.namespace } else { None };
-    let target = Target { resource: &def.plural, group: &def.group, name };
-    let key = objects::key(def, namespace, name);
+    answer(delete_inner(state, req, path).await)
+}
+
+async fn delete_inner(
+    state: &ApiState,
+    req: &HttpRequest,
+    path: &ResourcePath<'_>,
+) -> Result<HttpResponse, Status> {
+    let o = Object::resolve(state, path)?;
+    let name = o.name()?;
+    let key = o.key(name);
     if dry_run(req) {
-        return match state.store.get(&key) {
-            Ok(Some(kv)) => stored(&kv, actix_web::http::StatusCode::OK),
-            Ok(None) => respond::status(Status::not_found(target)),
-            Err(e) => respond::status(Status::from_store(&e, target)),
-        };
+        return respond_with(StatusCode::OK, &current(state, &key, o.target(name))?);
     }
-    if def.group.is_empty()
-        && def.plural == "namespaces"
-        && let Err(e) = delete_contents(state, name).await
-    {
-        return respond::status(Status::from_store(&e, target));
+    if o.def.group.is_empty() && o.def.plural == "namespaces" {
+        delete_contents(state, name).await.map_err(|e| Status::from_store(&e, o.target(name)))?;
     }
-    match state.store.delete(&key, None).await {
-        Ok((_, prev)) => stored(&prev, actix_web::http::StatusCode::OK),
-        Err(e) => respond::status(Status::from_store(&e, target)),
-    }
+    let (_, prev) =
+        state.store.delete(&key, None).await.map_err(|e| Status::from_store(&e, o.target(name)))?;
+    respond_with(StatusCode::OK, &prev)
 }
 
 /// Delete every object in namespace `ns` (deleting a namespace deletes its contents first).
-async fn delete_contents(state: &ApiState, ns: &str) -> Result<(), k3rs_store::StoreError> {
+async fn delete_contents(state: &ApiState, ns: &str) -> Result<(), StoreError> {
     for def in state.registry.resources().iter().filter(|d| d.namespaced) {
         let range = KeyRange::prefix(&objects::prefix(def, Some(ns)));
         let page = state.store.list(&ListRequest { range, revision: 0, after: None, limit: 0 })?;
         for kv in page.items {
             match state.store.delete(&kv.key, None).await {
-                Ok(_) | Err(k3rs_store::StoreError::NotFound { .. }) => {}
+                Ok(_) | Err(StoreError::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
