@@ -51,8 +51,13 @@ impl SledBackend {
             .mode(sled::Mode::HighThroughput)
             .cache_capacity(16 * 1024 * 1024)
             .flush_every_ms(None);
-        // sled can panic on some kinds of damage instead of returning an error.
+        // sled can panic on some kinds of damage instead of returning an error. The panic is
+        // turned into `Corrupt` below, so its message is not printed: the hook is silenced for
+        // the duration of the open (a panic elsewhere in that moment would lose its message only).
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
         let opened = catch_unwind(AssertUnwindSafe(|| config.open()));
+        std::panic::set_hook(hook);
         let file = path.join("db");
         let db = match opened {
             Ok(Ok(db)) => db,
