@@ -19,8 +19,8 @@ use super::{ApiState, params, respond};
 
 /// The characters upstream uses for `generateName` suffixes (no vowels, no look-alikes).
 const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-/// Times a patch is re-applied when another write got in between.
-const PATCH_ATTEMPTS: usize = 5;
+/// Times an update is recomputed when another write got in between.
+const UPDATE_ATTEMPTS: usize = 5;
 
 /// What a write request is about, resolved from its path.
 struct Object<'a> {
@@ -168,18 +168,8 @@ async fn replace_inner(
     let o = Object::resolve(state, path)?;
     let name = o.name()?;
     let obj = body(req, payload).await?;
-    let key = o.key(name);
-    let existing = decode(&current(state, &key, o.target(name))?)?;
-    let (obj, expected) = write::prepare_update(o.def, o.namespace, name, obj, &existing)?;
-    if dry_run(req) {
-        return Ok(HttpResponse::Ok().json(obj));
-    }
-    let kv = state
-        .store
-        .update(&key, encode(&obj)?, expected)
-        .await
-        .map_err(|e| Status::from_store(&e, o.target(name)))?;
-    respond_with(StatusCode::OK, &kv)
+    // A replace states the whole object: one attempt, conditional on its resourceVersion if any.
+    update_with(state, req, &o, name, |_| Ok((obj.clone(), true))).await
 }
 
 /// `PATCH`: apply a merge or JSON patch to the current object and store it with compare-and-swap,
@@ -204,22 +194,40 @@ async fn patch_inner(
     let name = o.name()?;
     let kind = PatchType::from_content_type(content_type(req).unwrap_or(""))?;
     let patch_body = body(req, payload).await?;
+    update_with(state, req, &o, name, |existing| {
+        let patched = patch::apply(kind, existing, &patch_body)?;
+        let pinned = patch::precondition(&patched, existing).is_some();
+        Ok((patched, pinned))
+    })
+    .await
+}
+
+/// Read the current object, compute the new one with `next` (which also says whether the result
+/// is pinned to a revision the client chose), check it, and store it with compare-and-swap. An
+/// unpinned update is recomputed and retried when another write got in between.
+async fn update_with(
+    state: &ApiState,
+    req: &HttpRequest,
+    o: &Object<'_>,
+    name: &str,
+    next: impl Fn(&Value) -> Result<(Value, bool), Status>,
+) -> Result<HttpResponse, Status> {
     let key = o.key(name);
-    for _ in 0..PATCH_ATTEMPTS {
-        let existing = decode(&current(state, &key, o.target(name))?)?;
-        let patched = patch::apply(kind, &existing, &patch_body)?;
-        let pinned = patch::precondition(&patched, &existing).is_some();
-        let (obj, expected) = write::prepare_update(o.def, o.namespace, name, patched, &existing)?;
+    let target = Target { resource: &o.def.plural, group: &o.def.group, name };
+    for _ in 0..UPDATE_ATTEMPTS {
+        let existing = decode(&current(state, &key, target)?)?;
+        let (wanted, pinned) = next(&existing)?;
+        let (obj, expected) = write::prepare_update(o.def, o.namespace, name, wanted, &existing)?;
         if dry_run(req) {
             return Ok(HttpResponse::Ok().json(obj));
         }
         match state.store.update(&key, encode(&obj)?, expected).await {
             Ok(kv) => return respond_with(StatusCode::OK, &kv),
             Err(StoreError::Conflict { .. }) if !pinned => continue,
-            Err(e) => return Err(Status::from_store(&e, o.target(name))),
+            Err(e) => return Err(Status::from_store(&e, target)),
         }
     }
-    Err(Status::conflict(o.target(name)))
+    Err(Status::conflict(target))
 }
 
 pub async fn delete(state: &ApiState, req: &HttpRequest, path: &ResourcePath<'_>) -> HttpResponse {
