@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use anyhow::{Context, bail};
-use k3rs_actors::{ApiActor, ApiState, DatastoreActor};
+use k3rs_actors::{ApiActor, ApiState, ControllerActor, DatastoreActor};
 use k3rs_api::registry::Registry;
 use k3rs_api::version::VersionInfo;
 use k3rs_config::{DataDir, DatastoreEndpoint, ServerArgs};
@@ -71,6 +71,7 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
             .await
             .context("creating the system namespaces")?;
         let datastore = DatastoreActor::new(store.clone(), policy).start();
+        ControllerActor::new(store.clone(), registry.clone()).start();
         let state = ApiState {
             datastore,
             store,

@@ -2,12 +2,14 @@
 //! `k3rs-net` or `k3rs-config`: it owns lifecycle (timers, supervision, shutdown) and message
 //! plumbing, never logic that could not be tested without actix.
 //!
-//! Owns: DatastoreActor (today); ApiActor, NodeRegistry, TunnelSession, PodSupervisor,
+//! Owns: DatastoreActor, ApiActor, ControllerActor (today); NodeRegistry, TunnelSession, PodSupervisor,
 //! FlannelActor and the agent's load-balancer actor as they land.
 //! Does not: parse configuration, build paths, or talk HTTP itself.
 
 pub mod api;
+pub mod controllers;
 pub mod datastore;
 
 pub use api::{ApiActor, ApiState};
+pub use controllers::ControllerActor;
 pub use datastore::DatastoreActor;

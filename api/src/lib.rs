@@ -7,6 +7,8 @@
 //! other than through `k3rs-store`'s `Datastore`.
 
 pub mod authz;
+pub mod body;
+pub mod delete;
 pub mod discovery;
 pub mod identity;
 pub mod objects;
@@ -15,7 +17,9 @@ pub mod patch;
 pub mod path;
 pub mod registry;
 pub mod selector;
+pub mod service;
 pub mod status;
+pub mod subresource;
 pub mod table;
 pub mod version;
 pub mod watch;

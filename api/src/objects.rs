@@ -31,44 +31,6 @@ pub fn from_store(kv: &KeyValue) -> Result<Value, serde_json::Error> {
     Ok(obj)
 }
 
-/// A field selector of `field=value` / `field!=value` terms on the metadata fields every
-/// resource supports (`metadata.name`, `metadata.namespace`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldSelector {
-    terms: Vec<(String, bool, String)>,
-}
-
-impl FieldSelector {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let mut terms = Vec::new();
-        for term in text.split(',').filter(|t| !t.is_empty()) {
-            let (field, equal, value) = if let Some((f, v)) = term.split_once("!=") {
-                (f, false, v)
-            } else if let Some((f, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-                (f, true, v)
-            } else {
-                return Err(format!("invalid field selector {term:?}"));
-            };
-            if field != "metadata.name" && field != "metadata.namespace" {
-                return Err(format!("field label not supported: {field}"));
-            }
-            terms.push((field.to_owned(), equal, value.to_owned()));
-        }
-        Ok(FieldSelector { terms })
-    }
-
-    pub fn matches(&self, obj: &Value) -> bool {
-        self.terms.iter().all(|(field, equal, value)| {
-            let actual = match field.as_str() {
-                "metadata.name" => obj["metadata"]["name"].as_str(),
-                _ => obj["metadata"]["namespace"].as_str(),
-            }
-            .unwrap_or("");
-            (actual == value) == *equal
-        })
-    }
-}
-
 /// A `<Kind>List`.
 pub fn list(
     def: &ResourceDef,
@@ -186,19 +148,6 @@ mod tests {
         let t = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
         assert_eq!(timestamp(t + time::Duration::milliseconds(900)), "2026-01-01T00:00:00Z");
         assert_ne!(new_uid(), new_uid());
-    }
-
-    #[test]
-    fn field_selectors_match_name_and_namespace() {
-        let obj = json!({"metadata": {"name": "a", "namespace": "ns"}});
-        assert!(FieldSelector::parse("metadata.name=a").unwrap().matches(&obj));
-        assert!(
-            FieldSelector::parse("metadata.name==a,metadata.namespace=ns").unwrap().matches(&obj)
-        );
-        assert!(!FieldSelector::parse("metadata.name!=a").unwrap().matches(&obj));
-        assert!(!FieldSelector::parse("metadata.name=b").unwrap().matches(&obj));
-        assert!(FieldSelector::parse("spec.nodeName=x").is_err());
-        assert!(FieldSelector::parse("junk").is_err());
     }
 
     #[test]

@@ -205,6 +205,12 @@ impl Registry {
         self.resources.iter().filter(move |r| r.group == group && r.version == version)
     }
 
+    /// The resource of an object's `apiVersion` and `kind` (`apps/v1`, `Deployment`).
+    pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<&ResourceDef> {
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        self.resources.iter().find(|r| r.group == group && r.version == version && r.kind == kind)
+    }
+
     /// The resource with this plural name in a group-version.
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceDef> {
         self.resources

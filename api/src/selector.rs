@@ -1,7 +1,95 @@
-//! Label selectors (`-l`): `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`,
-//! comma-separated, all terms must hold.
+//! Selectors on lists and watches. Label selectors (`-l`): `k=v`, `k==v`, `k!=v`,
+//! `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, comma-separated, all terms must hold. Field
+//! selectors: `field=value`, `field!=value` on the fields upstream supports for each resource.
 
 use serde_json::Value;
+
+use crate::registry::ResourceDef;
+
+/// The fields every resource can be selected by.
+const COMMON_FIELDS: &[&str] = &["metadata.name", "metadata.namespace"];
+
+/// The extra fields upstream lets a resource be selected by.
+fn resource_fields(def: &ResourceDef) -> &'static [&'static str] {
+    match (def.group.as_str(), def.plural.as_str()) {
+        ("", "pods") => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
+        ("", "events") => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        ("", "secrets") => &["type"],
+        ("", "nodes") => &["spec.unschedulable"],
+        ("", "namespaces") => &["status.phase"],
+        ("apps", "replicasets") => &["status.replicas"],
+        ("batch", "jobs") => &["status.successful"],
+        _ => &[],
+    }
+}
+
+/// A parsed field selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldSelector {
+    terms: Vec<(String, bool, String)>,
+}
+
+impl FieldSelector {
+    /// Parse `text` for resource `def`; a field it cannot be selected by is an error with
+    /// upstream's wording.
+    pub fn parse(def: &ResourceDef, text: &str) -> Result<Self, String> {
+        let mut terms = Vec::new();
+        for term in text.split(',').filter(|t| !t.is_empty()) {
+            let (field, equal, value) = if let Some((f, v)) = term.split_once("!=") {
+                (f, false, v)
+            } else if let Some((f, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                (f, true, v)
+            } else {
+                return Err(format!("invalid field selector {term:?}"));
+            };
+            let field = field.trim();
+            if !COMMON_FIELDS.contains(&field) && !resource_fields(def).contains(&field) {
+                return Err(format!("field label not supported: {field}"));
+            }
+            terms.push((field.to_owned(), equal, value.trim().to_owned()));
+        }
+        Ok(FieldSelector { terms })
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        self.terms.iter().all(|(field, equal, value)| (field_value(obj, field) == *value) == *equal)
+    }
+}
+
+/// The text a field compares as: strings as they are, numbers and booleans printed, missing
+/// fields empty. An event's `source` is its `source.component`.
+fn field_value(obj: &Value, field: &str) -> String {
+    let path = if field == "source" { "source.component" } else { field };
+    let v = path.split('.').fold(obj, |v, part| &v[part]);
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        _ if field == "spec.unschedulable" || field == "spec.hostNetwork" => "false".into(),
+        _ => String::new(),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Term {
@@ -60,17 +148,21 @@ impl LabelSelector {
 /// The selectors of one request: field and label, both must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selectors {
-    pub field: Option<crate::objects::FieldSelector>,
+    pub field: Option<FieldSelector>,
     pub label: Option<LabelSelector>,
 }
 
 impl Selectors {
-    /// From the `fieldSelector` and `labelSelector` query values.
-    pub fn parse(field: Option<&str>, label: Option<&str>) -> Result<Self, String> {
+    /// From the `fieldSelector` and `labelSelector` query values of a request on `def`.
+    pub fn parse(
+        def: &ResourceDef,
+        field: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<Self, String> {
         Ok(Selectors {
             field: field
                 .filter(|f| !f.is_empty())
-                .map(crate::objects::FieldSelector::parse)
+                .map(|f| FieldSelector::parse(def, f))
                 .transpose()?,
             label: label.filter(|l| !l.is_empty()).map(LabelSelector::parse).transpose()?,
         })
@@ -142,6 +234,34 @@ mod tests {
         assert!(m("missing!=x"));
         assert!(m(""));
         assert!(!LabelSelector::parse("app=web").unwrap().matches(&json!({"metadata": {}})));
+    }
+
+    #[test]
+    fn field_selectors_know_each_resources_fields() {
+        let r = crate::registry::Registry::builtin();
+        let pods = r.get("", "v1", "pods").unwrap();
+        let events = r.get("", "v1", "events").unwrap();
+        let cms = r.get("", "v1", "configmaps").unwrap();
+        let pod = json!({"metadata": {"name": "a", "namespace": "ns"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}});
+        let m = |d, s: &str| FieldSelector::parse(d, s).unwrap().matches(&pod);
+        assert!(m(pods, "metadata.name=a"));
+        assert!(m(pods, "metadata.name==a,metadata.namespace=ns"));
+        assert!(!m(pods, "metadata.name!=a"));
+        assert!(m(pods, "spec.nodeName=n1,status.phase!=Pending"));
+        assert!(!m(pods, "spec.nodeName="));
+        assert!(m(pods, "spec.hostNetwork=false"));
+        assert_eq!(
+            FieldSelector::parse(cms, "spec.nodeName=x").unwrap_err(),
+            "field label not supported: spec.nodeName"
+        );
+        assert!(FieldSelector::parse(pods, "junk").is_err());
+        let ev = json!({"involvedObject": {"name": "web-0", "uid": "u"}, "source": {"component": "kubelet"}});
+        let sel = FieldSelector::parse(
+            events,
+            "involvedObject.name=web-0,involvedObject.uid=u,source=kubelet",
+        )
+        .unwrap();
+        assert!(sel.matches(&ev));
     }
 
     #[test]

@@ -139,6 +139,32 @@ impl Status {
         )
     }
 
+    /// A create in a namespace that is being deleted (403, as upstream).
+    pub fn namespace_terminating(ns: &str) -> Self {
+        Status::new(
+            403,
+            "Forbidden",
+            format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ),
+            None,
+        )
+    }
+
+    /// A delete precondition (uid or resourceVersion) does not hold (409).
+    pub fn precondition_failed(t: Target<'_>, detail: &str) -> Self {
+        Status::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{}\": Precondition failed: {detail}",
+                t.qualified(),
+                t.name
+            ),
+            t.details(),
+        )
+    }
+
     /// History the client asked for is gone (410); it must relist.
     pub fn expired(message: String) -> Self {
         Status::new(410, "Expired", message, None)

@@ -90,7 +90,12 @@ mod tests {
 
     #[test]
     fn selectors_filter_events() {
-        let sel = Selectors::parse(Some("metadata.name=a"), None).unwrap();
+        let sel = Selectors::parse(
+            crate::registry::Registry::builtin().get("", "v1", "pods").unwrap(),
+            Some("metadata.name=a"),
+            None,
+        )
+        .unwrap();
         let add_a = Event { kind: EventKind::Create, kv: kv("a", 2), prev: None };
         let add_b = Event { kind: EventKind::Create, kv: kv("b", 3), prev: None };
         assert_eq!(event_line(&add_a, &sel).unwrap().0, "ADDED");

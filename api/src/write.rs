@@ -130,10 +130,15 @@ pub fn prepare_create(
     meta.insert("creationTimestamp".into(), json!(now));
     meta.remove("resourceVersion");
     meta.remove("deletionTimestamp");
+    meta.remove("deletionGracePeriodSeconds");
     if obj.get("spec").is_some() {
         obj["metadata"]["generation"] = json!(1);
     }
-    if label && obj.get("status").is_none_or(Value::is_null) {
+    if label {
+        // Every namespace carries the finalizer that empties it before it goes, and is Active.
+        if obj["spec"]["finalizers"].as_array().is_none() {
+            obj["spec"]["finalizers"] = json!([crate::delete::NAMESPACE_FINALIZER]);
+        }
         obj["status"] = json!({"phase": "Active"});
     }
     Ok((name, obj))
@@ -173,7 +178,13 @@ pub fn prepare_update(
         _ => None,
     };
     // What the server owns is kept from the stored object.
-    for field in ["uid", "creationTimestamp", "generation", "deletionTimestamp"] {
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "generation",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
         match existing["metadata"].get(field) {
             Some(v) => {
                 meta.insert(field.into(), v.clone());

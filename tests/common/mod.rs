@@ -157,3 +157,17 @@ pub fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> Output {
 pub fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
+
+/// Poll `check` until it returns `Some` or `limit` passes (then panic naming `what`). Each
+/// attempt is a real request, so there is no fixed sleep; a short pause between attempts keeps
+/// the loop from spinning.
+pub fn eventually<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::park_timeout(Duration::from_millis(50));
+    }
+}

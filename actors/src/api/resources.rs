@@ -6,6 +6,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use k3rs_api::path::ResourcePath;
 use k3rs_api::selector::Selectors;
 use k3rs_api::status::Target;
+use k3rs_api::subresource::{self, Sub};
 use k3rs_api::{Status, objects, table};
 use k3rs_store::{KeyRange, ListRequest};
 use serde_json::Value;
@@ -20,8 +21,12 @@ pub fn get(state: &ApiState, req: &HttpRequest, path: &ResourcePath<'_>) -> Http
     let Some(def) = state.registry.get(path.group, path.version, path.resource) else {
         return respond::status(Status::no_such_path());
     };
-    if path.subresource.is_some() {
-        return respond::status(Status::method_not_allowed());
+    let sub = match Sub::parse(def, path.subresource) {
+        Ok(sub) => sub,
+        Err(s) => return respond::status(s),
+    };
+    if sub != Sub::Main && path.name.is_none() {
+        return respond::status(Status::no_such_path());
     }
     if params::flag(req, "watch") {
         let namespace = if def.namespaced { path.namespace } else { None };
@@ -45,7 +50,8 @@ pub fn get(state: &ApiState, req: &HttpRequest, path: &ResourcePath<'_>) -> Http
             Ok(None) => return respond::status(Status::not_found(target)),
             Err(e) => return respond::status(Status::from_store(&e, target)),
         };
-        if as_table {
+        let obj = subresource::view(sub, obj);
+        if as_table && sub == Sub::Main {
             let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or("").to_owned();
             return HttpResponse::Ok().json(table::table(def, &[obj], &rv, now));
         }
@@ -84,6 +90,7 @@ pub fn get(state: &ApiState, req: &HttpRequest, path: &ResourcePath<'_>) -> Http
         None
     };
     let selectors = match Selectors::parse(
+        def,
         params::get(req, "fieldSelector").as_deref(),
         params::get(req, "labelSelector").as_deref(),
     ) {

@@ -91,7 +91,7 @@ async fn fallback(
         Method::POST => super::writes::create(&state, &req, &path, payload).await,
         Method::PUT => super::writes::replace(&state, &req, &path, payload).await,
         Method::PATCH => super::writes::patch(&state, &req, &path, payload).await,
-        Method::DELETE => super::writes::delete(&state, &req, &path).await,
+        Method::DELETE => super::writes::delete(&state, &req, &path, payload).await,
         _ => respond::status(Status::method_not_allowed()),
     }
 }

@@ -58,7 +58,7 @@ pub fn serve(
         };
     }
     let selector =
-        match Selectors::parse(Some(&field), params::get(req, "labelSelector").as_deref()) {
+        match Selectors::parse(def, Some(&field), params::get(req, "labelSelector").as_deref()) {
             Ok(s) => s,
             Err(msg) => return super::respond::status(Status::bad_request(msg)),
         };

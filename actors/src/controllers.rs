@@ -1,0 +1,35 @@
+//! ControllerActor: runs the server's controllers (`k3rs_controllers::manager`: namespaces,
+//! garbage collection, Deployments, ReplicaSets) for as long as the actor lives.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use k3rs_api::registry::Registry;
+
+/// The actor.
+pub struct ControllerActor {
+    store: k3rs_store::Datastore,
+    registry: Arc<Registry>,
+}
+
+impl ControllerActor {
+    pub fn new(store: k3rs_store::Datastore, registry: Arc<Registry>) -> Self {
+        ControllerActor { store, registry }
+    }
+}
+
+impl Actor for ControllerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let (store, registry) = (self.store.clone(), self.registry.clone());
+        tracing::info!(actor = "ControllerActor", "controllers started");
+        ctx.spawn(
+            async move {
+                k3rs_controllers::manager::run(store, registry).await;
+                tracing::info!(actor = "ControllerActor", "controllers stopped: datastore closed");
+            }
+            .into_actor(self),
+        );
+    }
+}

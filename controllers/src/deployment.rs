@@ -1,0 +1,373 @@
+//! The Deployment controller: one ReplicaSet per pod template (named by the template's hash),
+//! the current one scaled to `spec.replicas`, older ones scaled down as the new one's pods
+//! become available (all at once for the `Recreate` strategy), and the rollout reported in the
+//! Deployment's status the way `kubectl rollout status` reads it.
+
+use k3rs_api::Status;
+use k3rs_api::selector::Selectors;
+use k3rs_api::service::Objects;
+use k3rs_api::subresource::{self, Sub};
+use serde_json::{Map, Value, json};
+
+use crate::manager::Outcome;
+use crate::work::{controller_of, terminating};
+
+/// The label (and selector term) that ties a ReplicaSet and its pods to one template.
+pub const HASH_LABEL: &str = "pod-template-hash";
+/// The annotation with a ReplicaSet's rollout revision.
+pub const REVISION: &str = "deployment.kubernetes.io/revision";
+/// Upstream's alphabet for names (no vowels, no look-alikes).
+const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// The hash of a pod template (FNV-1a over its JSON), spelled in upstream's name alphabet.
+pub fn template_hash(template: &Value) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in template.to_string().bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    let mut out = String::new();
+    let mut n = u64::from(h);
+    loop {
+        out.push(ALPHABET[usize::try_from(n % 27).unwrap_or(0)] as char);
+        n /= 27;
+        if n == 0 {
+            break;
+        }
+    }
+    out
+}
+
+fn replicas(obj: &Value) -> i64 {
+    obj["spec"]["replicas"].as_i64().unwrap_or(1).max(0)
+}
+
+fn count(obj: &Value, field: &str) -> i64 {
+    obj["status"][field].as_i64().unwrap_or(0)
+}
+
+fn revision(rs: &Value) -> i64 {
+    rs["metadata"]["annotations"][REVISION].as_str().and_then(|r| r.parse().ok()).unwrap_or(0)
+}
+
+/// The ReplicaSet for `deploy`'s current template.
+pub fn new_replicaset(deploy: &Value, hash: &str, revision: i64) -> Value {
+    let name = deploy["metadata"]["name"].as_str().unwrap_or("");
+    let mut template = deploy["spec"]["template"].clone();
+    template["metadata"]["labels"][HASH_LABEL] = json!(hash);
+    let mut selector = deploy["spec"]["selector"].clone();
+    selector["matchLabels"][HASH_LABEL] = json!(hash);
+    let labels = template["metadata"]["labels"].clone();
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": format!("{name}-{hash}"),
+            "labels": labels,
+            "annotations": {REVISION: revision.to_string()},
+            "ownerReferences": [{
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": name,
+                "uid": deploy["metadata"]["uid"],
+                "controller": true,
+                "blockOwnerDeletion": true,
+            }],
+        },
+        "spec": {
+            "replicas": replicas(deploy),
+            "minReadySeconds": deploy["spec"]["minReadySeconds"].as_i64().unwrap_or(0),
+            "selector": selector,
+            "template": template,
+        },
+    })
+}
+
+/// How many replicas the old ReplicaSets may keep: none for `Recreate`; otherwise as many as
+/// the new one still lacks in available pods.
+pub fn old_budget(deploy: &Value, new_rs: &Value) -> i64 {
+    if deploy["spec"]["strategy"]["type"] == "Recreate" {
+        return 0;
+    }
+    (replicas(deploy) - count(new_rs, "availableReplicas")).max(0)
+}
+
+/// A condition, keeping its transition time when its status does not change.
+fn condition(
+    old: &[Value],
+    kind: &str,
+    status: &str,
+    reason: &str,
+    message: String,
+    now: &str,
+) -> Value {
+    let prev = old.iter().find(|c| c["type"] == kind);
+    let same = prev.is_some_and(|p| p["status"] == status);
+    let transition = match prev {
+        Some(p) if same => p["lastTransitionTime"].clone(),
+        _ => json!(now),
+    };
+    let update = match prev {
+        Some(p) if same && p["reason"] == reason => p["lastUpdateTime"].clone(),
+        _ => json!(now),
+    };
+    json!({"type": kind, "status": status, "reason": reason, "message": message,
+        "lastUpdateTime": update, "lastTransitionTime": transition})
+}
+
+/// The status of `deploy` given its ReplicaSets (`new_rs` among them).
+pub fn status(deploy: &Value, all: &[Value], new_rs: &Value, now: &str) -> Value {
+    let sum = |f: &str| all.iter().map(|rs| count(rs, f)).sum::<i64>();
+    let want = replicas(deploy);
+    let total = sum("replicas");
+    let available = sum("availableReplicas");
+    let updated = count(new_rs, "replicas");
+    let old: Vec<Value> = deploy["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let available_cond = if available >= want {
+        condition(
+            &old,
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.".into(),
+            now,
+        )
+    } else {
+        condition(
+            &old,
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.".into(),
+            now,
+        )
+    };
+    let rs_name = new_rs["metadata"]["name"].as_str().unwrap_or("");
+    let complete = updated == want && count(new_rs, "availableReplicas") >= want && total == want;
+    let progressing = if complete {
+        condition(
+            &old,
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            format!("ReplicaSet \"{rs_name}\" has successfully progressed."),
+            now,
+        )
+    } else {
+        condition(
+            &old,
+            "Progressing",
+            "True",
+            "ReplicaSetUpdated",
+            format!("ReplicaSet \"{rs_name}\" is progressing."),
+            now,
+        )
+    };
+    let mut s = Map::new();
+    s.insert("observedGeneration".into(), deploy["metadata"]["generation"].clone());
+    s.insert("replicas".into(), json!(total));
+    s.insert("updatedReplicas".into(), json!(updated));
+    s.insert("readyReplicas".into(), json!(sum("readyReplicas")));
+    s.insert("availableReplicas".into(), json!(available));
+    s.insert("unavailableReplicas".into(), json!((total - available).max(0)));
+    s.retain(|_, v| *v != json!(0) && !v.is_null());
+    s.insert("conditions".into(), json!([available_cond, progressing]));
+    Value::Object(s)
+}
+
+fn same_ignoring_times(a: &Value, b: &Value) -> bool {
+    fn strip(v: &Value) -> Value {
+        let mut v = v.clone();
+        if let Some(cs) = v["conditions"].as_array_mut() {
+            for c in cs {
+                if let Some(c) = c.as_object_mut() {
+                    c.remove("lastUpdateTime");
+                    c.remove("lastTransitionTime");
+                }
+            }
+        }
+        v
+    }
+    strip(a) == strip(b)
+}
+
+/// Roll Deployment `namespace/name` toward its template and report the rollout.
+pub async fn reconcile(
+    objects: Objects<'_>,
+    namespace: &str,
+    name: &str,
+) -> Result<Outcome, Status> {
+    let (Some(d_def), Some(rs_def)) = (
+        objects.registry.get("apps", "v1", "deployments"),
+        objects.registry.get("apps", "v1", "replicasets"),
+    ) else {
+        return Ok(Outcome::Done);
+    };
+    let deploy = match objects.get(d_def, Some(namespace), name) {
+        Ok(d) => d,
+        Err(s) if s.code == 404 => return Ok(Outcome::Done),
+        Err(s) => return Err(s),
+    };
+    if terminating(&deploy) {
+        return Ok(Outcome::Done);
+    }
+    let uid = deploy["metadata"]["uid"].as_str().unwrap_or("").to_owned();
+    let owned = |objects: &Objects<'_>| -> Result<Vec<Value>, Status> {
+        let (all, _) = objects.list(rs_def, Some(namespace), &Selectors::default())?;
+        Ok(all.into_iter().filter(|rs| controller_of(rs).is_some_and(|c| c.uid == uid)).collect())
+    };
+    let all = owned(&objects)?;
+    let hash = template_hash(&deploy["spec"]["template"]);
+    let paused = deploy["spec"]["paused"].as_bool().unwrap_or(false);
+    let new_rs = match all.iter().find(|rs| rs["metadata"]["labels"][HASH_LABEL] == hash.as_str()) {
+        Some(rs) => rs.clone(),
+        None if paused => return Ok(Outcome::Done),
+        None => {
+            let next = all.iter().map(revision).max().unwrap_or(0) + 1;
+            match objects
+                .create(rs_def, Some(namespace), new_replicaset(&deploy, &hash, next), false)
+                .await
+            {
+                Ok(rs) => rs,
+                Err(s) if s.code == 409 || s.code == 403 => return Ok(Outcome::Later),
+                Err(s) => return Err(s),
+            }
+        }
+    };
+    if !paused {
+        let new_name = new_rs["metadata"]["name"].as_str().unwrap_or("").to_owned();
+        set_replicas(&objects, rs_def, namespace, &new_name, replicas(&deploy)).await?;
+        let mut budget = old_budget(&deploy, &new_rs);
+        let mut olds: Vec<&Value> =
+            all.iter().filter(|rs| rs["metadata"]["name"] != new_name.as_str()).collect();
+        olds.sort_by_key(|rs| std::cmp::Reverse(revision(rs)));
+        for old in olds {
+            let keep = replicas(old).min(budget);
+            budget -= keep;
+            if let Some(n) = old["metadata"]["name"].as_str() {
+                set_replicas(&objects, rs_def, namespace, n, keep).await?;
+            }
+        }
+    }
+    let all = owned(&objects)?;
+    let new_rs = all
+        .iter()
+        .find(|rs| rs["metadata"]["labels"][HASH_LABEL] == hash.as_str())
+        .cloned()
+        .unwrap_or(new_rs);
+    let now = k3rs_api::objects::timestamp(time::OffsetDateTime::now_utc());
+    let wanted = status(&deploy, &all, &new_rs, &now);
+    if !same_ignoring_times(&wanted, &deploy["status"]) {
+        let result = objects
+            .update_with(d_def, Some(namespace), name, Sub::Status, false, |existing| {
+                let mut w = existing.clone();
+                w["status"] = status(existing, &all, &new_rs, &now);
+                Ok((subresource::merge_write(d_def, Sub::Status, existing, w)?, false))
+            })
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(s) if s.code == 404 => {}
+            Err(s) => return Err(s),
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+async fn set_replicas(
+    objects: &Objects<'_>,
+    rs_def: &k3rs_api::registry::ResourceDef,
+    namespace: &str,
+    name: &str,
+    n: i64,
+) -> Result<(), Status> {
+    let rs = match objects.get(rs_def, Some(namespace), name) {
+        Ok(rs) => rs,
+        Err(s) if s.code == 404 => return Ok(()),
+        Err(s) => return Err(s),
+    };
+    if rs["spec"]["replicas"].as_i64() == Some(n) {
+        return Ok(());
+    }
+    let result = objects
+        .update_with(rs_def, Some(namespace), name, Sub::Main, false, |existing| {
+            let mut w = existing.clone();
+            w["spec"]["replicas"] = json!(n);
+            Ok((w, false))
+        })
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(s) if s.code == 404 => Ok(()),
+        Err(s) => Err(s),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn deploy() -> Value {
+        json!({"metadata": {"name": "web", "uid": "du", "generation": 3},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}}})
+    }
+
+    #[test]
+    fn template_hashes_are_stable_and_differ_by_template() {
+        let d = deploy();
+        let h = template_hash(&d["spec"]["template"]);
+        assert_eq!(h, template_hash(&d["spec"]["template"]));
+        assert!(h.bytes().all(|b| ALPHABET.contains(&b)));
+        let mut d2 = deploy();
+        d2["spec"]["template"]["spec"]["containers"][0]["image"] = json!("nginx:2");
+        assert_ne!(h, template_hash(&d2["spec"]["template"]));
+    }
+
+    #[test]
+    fn the_new_replicaset_selects_its_hash_and_names_its_owner() {
+        let rs = new_replicaset(&deploy(), "abc", 2);
+        assert_eq!(rs["metadata"]["name"], "web-abc");
+        assert_eq!(
+            rs["spec"]["selector"]["matchLabels"],
+            json!({"app": "web", "pod-template-hash": "abc"})
+        );
+        assert_eq!(rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"], "abc");
+        assert_eq!(rs["metadata"]["annotations"][REVISION], "2");
+        assert_eq!(rs["metadata"]["ownerReferences"][0]["uid"], "du");
+        assert_eq!(rs["spec"]["replicas"], 3);
+    }
+
+    #[test]
+    fn old_replicas_stay_until_new_ones_are_available() {
+        let new_rs = json!({"status": {"availableReplicas": 1}});
+        assert_eq!(old_budget(&deploy(), &new_rs), 2);
+        let mut recreate = deploy();
+        recreate["spec"]["strategy"] = json!({"type": "Recreate"});
+        assert_eq!(old_budget(&recreate, &new_rs), 0);
+    }
+
+    #[test]
+    fn status_reads_as_rollout_status_expects() {
+        let new_rs = json!({"metadata": {"name": "web-abc"}, "status": {"replicas": 3, "readyReplicas": 3, "availableReplicas": 3}});
+        let s = status(&deploy(), std::slice::from_ref(&new_rs), &new_rs, "t1");
+        assert_eq!(
+            (
+                s["observedGeneration"].clone(),
+                s["updatedReplicas"].clone(),
+                s["availableReplicas"].clone()
+            ),
+            (json!(3), json!(3), json!(3))
+        );
+        assert_eq!(s["conditions"][1]["reason"], "NewReplicaSetAvailable");
+        let mut d = deploy();
+        d["status"] = s.clone();
+        let again = status(&d, std::slice::from_ref(&new_rs), &new_rs, "t2");
+        assert_eq!(again, s);
+        let pending = json!({"metadata": {"name": "web-abc"}, "status": {"replicas": 3}});
+        let s = status(&deploy(), std::slice::from_ref(&pending), &pending, "t1");
+        assert_eq!(s["unavailableReplicas"], 3);
+        assert_eq!(s["conditions"][0]["status"], "False");
+    }
+}

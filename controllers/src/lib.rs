@@ -1,0 +1,15 @@
+//! k3rs-controllers: the control loops of the server, as plain async logic over the object
+//! service (`k3rs_api::service::Objects`), so every write they make is one a client could make.
+//!
+//! Owns: what each controller decides (namespace lifecycle, garbage collection of
+//! `ownerReferences`, Deployment -> ReplicaSet -> Pod) and the loop that feeds them work from the
+//! datastore's watch (`manager`).
+//! Does not: know actix or HTTP (the `ControllerActor` in `k3rs-actors` runs the loop), or
+//! write to the store other than through `Objects`.
+
+pub mod deployment;
+pub mod gc;
+pub mod manager;
+pub mod namespace;
+pub mod replicaset;
+pub mod work;

@@ -1,0 +1,137 @@
+//! The controller loop: list everything once, then follow the datastore's watch; each change
+//! becomes work items (`work::on_change`), reconciled one at a time. Work that is waiting on
+//! something (a namespace still emptying, a failed write) is retried after a short delay. A
+//! watch that lags or fails starts the loop over from a fresh list.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k3rs_api::objects;
+use k3rs_api::registry::Registry;
+use k3rs_api::service::Objects;
+use k3rs_store::{Datastore, EventKind, KeyRange, ListRequest, StoreError, WatchItem};
+use tokio::time::Instant;
+
+use crate::work::{OwnerIndex, Work, on_change};
+use crate::{deployment, gc, namespace, replicaset};
+
+/// Where every API object lives.
+const OBJECTS_PREFIX: &str = "/registry/";
+/// How long waiting work rests before it is tried again.
+const RETRY: Duration = Duration::from_secs(1);
+/// Objects read per page in the initial list.
+const PAGE: usize = 1000;
+
+/// What a reconcile asks of the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Try again after a while (waiting on something that events may not announce).
+    Later,
+}
+
+/// Run the controllers until the datastore closes.
+pub async fn run(store: Datastore, registry: Arc<Registry>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match run_once(&store, &registry).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(actor = "ControllerActor", error = %e, "controllers: relisting");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// One list-then-watch pass; `Ok` when the store closed.
+async fn run_once(store: &Datastore, registry: &Registry) -> Result<(), StoreError> {
+    let mut index = OwnerIndex::default();
+    let mut pending: BTreeSet<Work> = BTreeSet::new();
+    let revision = store.current_revision();
+    let range = KeyRange::prefix(OBJECTS_PREFIX);
+    let mut after = None;
+    loop {
+        let page =
+            store.list(&ListRequest { range: range.clone(), revision, after, limit: PAGE })?;
+        for kv in &page.items {
+            if let Ok(obj) = objects::from_store(kv) {
+                pending.extend(on_change(&mut index, None, Some(&obj)));
+            }
+        }
+        if !page.more {
+            break;
+        }
+        after = page.items.last().map(|kv| kv.key.clone());
+    }
+    let mut watch = store.watch(range, revision)?;
+    let mut later: BTreeSet<Work> = BTreeSet::new();
+    let mut retry_at = Instant::now() + RETRY;
+    loop {
+        let service = Objects::new(store, registry);
+        while let Some(work) = pending.pop_first() {
+            match reconcile(service, &index, &work).await {
+                Ok(Outcome::Done) => {}
+                Ok(Outcome::Later) => {
+                    later.insert(work);
+                }
+                Err(status) => {
+                    tracing::warn!(actor = "ControllerActor", ?work, error = %status.message, "reconcile failed; retrying");
+                    later.insert(work);
+                }
+            }
+        }
+        if later.is_empty() {
+            retry_at = Instant::now() + RETRY;
+        }
+        let item = tokio::select! {
+            item = watch.next() => item,
+            () = tokio::time::sleep_until(retry_at), if !later.is_empty() => {
+                pending.append(&mut later);
+                retry_at = Instant::now() + RETRY;
+                continue;
+            }
+        };
+        let mut next = item;
+        loop {
+            match next {
+                None => return Ok(()),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(WatchItem::Progress(_))) => {}
+                Some(Ok(WatchItem::Event(ev))) => {
+                    let prev = ev.prev.as_ref().and_then(|kv| objects::from_store(kv).ok());
+                    let obj = match ev.kind {
+                        EventKind::Delete => None,
+                        EventKind::Create | EventKind::Update => objects::from_store(&ev.kv).ok(),
+                    };
+                    pending.extend(on_change(&mut index, prev.as_ref(), obj.as_ref()));
+                }
+            }
+            // Take whatever else is ready before reconciling, so bursts are coalesced.
+            match tokio::time::timeout(Duration::ZERO, watch.next()).await {
+                Ok(item) => next = item,
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+async fn reconcile(
+    objects: Objects<'_>,
+    index: &OwnerIndex,
+    work: &Work,
+) -> Result<Outcome, k3rs_api::Status> {
+    match work {
+        Work::Namespace(name) => namespace::reconcile(objects, name).await,
+        Work::Dependent(r) => gc::check_dependent(objects, r).await,
+        Work::Owner(r) => gc::finalize_owner(objects, r, index).await,
+        Work::Deployment { namespace, name } => {
+            deployment::reconcile(objects, namespace, name).await
+        }
+        Work::ReplicaSet { namespace, name } => {
+            replicaset::reconcile(objects, namespace, name).await
+        }
+    }
+}
