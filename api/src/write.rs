@@ -141,6 +141,7 @@ pub fn prepare_create(
         }
         obj["status"] = json!({"phase": "Active"});
     }
+    crate::defaults::apply(def, &mut obj);
     Ok((name, obj))
 }
 
@@ -199,6 +200,7 @@ pub fn prepare_update(
         let generation = existing["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
         obj["metadata"]["generation"] = json!(generation);
     }
+    crate::defaults::apply(def, &mut obj);
     Ok((obj, expected))
 }
 
