@@ -8,7 +8,7 @@ use std::time::Instant;
 use actix::prelude::*;
 use anyhow::{Context, bail};
 use k3rs_actors::{ApiActor, ApiState, ControllerActor, DatastoreActor};
-use k3rs_api::registry::Registry;
+use k3rs_api::registry::{Registry, SharedRegistry};
 use k3rs_api::version::VersionInfo;
 use k3rs_config::{DataDir, DatastoreEndpoint, ServerArgs};
 use k3rs_net::server_certs::ServerCerts;
@@ -66,8 +66,8 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
     system.block_on(async {
         // Watch for signals before saying we are up, so an early SIGTERM is a clean stop.
         let stop = shutdown_signal()?;
-        let registry = Arc::new(Registry::builtin());
-        k3rs_api::objects::ensure_system_namespaces(&store, &registry)
+        let registry = SharedRegistry::new(Registry::builtin());
+        k3rs_api::objects::ensure_system_namespaces(&store, &registry.snapshot())
             .await
             .context("creating the system namespaces")?;
         let datastore = DatastoreActor::new(store.clone(), policy).start();

@@ -1,19 +1,17 @@
 //! ControllerActor: runs the server's controllers (`k3rs_controllers::manager`: namespaces,
-//! garbage collection, Deployments, ReplicaSets) for as long as the actor lives.
-
-use std::sync::Arc;
+//! CRDs, garbage collection, Deployments, ReplicaSets) for as long as the actor lives.
 
 use actix::prelude::*;
-use k3rs_api::registry::Registry;
+use k3rs_api::registry::SharedRegistry;
 
 /// The actor.
 pub struct ControllerActor {
     store: k3rs_store::Datastore,
-    registry: Arc<Registry>,
+    registry: SharedRegistry,
 }
 
 impl ControllerActor {
-    pub fn new(store: k3rs_store::Datastore, registry: Arc<Registry>) -> Self {
+    pub fn new(store: k3rs_store::Datastore, registry: SharedRegistry) -> Self {
         ControllerActor { store, registry }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod authz;
 pub mod body;
+pub mod crd;
 pub mod defaults;
 pub mod delete;
 pub mod discovery;

@@ -1,6 +1,9 @@
 //! The resource registry: every resource the API serves, described once (group, version, kind,
 //! names, scope, verbs, subresources). Discovery, routing and storage keys all read it. Built-in
-//! resources are listed here; custom resources will be added at run time from CRDs.
+//! resources are listed here; custom resources are added at run time from CRDs (`crd.rs`), by
+//! replacing the `SharedRegistry`'s snapshot.
+
+use std::sync::{Arc, RwLock};
 
 /// A subresource such as `pods/status` or `deployments/scale`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +29,8 @@ pub struct ResourceDef {
     pub namespaced: bool,
     pub verbs: Vec<String>,
     pub subresources: Vec<Subresource>,
+    /// A custom resource's `additionalPrinterColumns` (empty for built-ins).
+    pub printer_columns: Vec<serde_json::Value>,
 }
 
 impl ResourceDef {
@@ -73,10 +78,42 @@ fn def(
         namespaced,
         verbs: strings(ALL_VERBS),
         subresources: Vec::new(),
+        printer_columns: Vec::new(),
     }
 }
 
 impl ResourceDef {
+    /// A resource defined at run time (a CRD's version).
+    pub fn custom(
+        group: &str,
+        version: &str,
+        kind: &str,
+        plural: &str,
+        singular: &str,
+        namespaced: bool,
+    ) -> Self {
+        ResourceDef {
+            singular: singular.into(),
+            ..def(group, version, kind, plural, &[], namespaced)
+        }
+    }
+
+    pub fn with_names(mut self, short_names: Vec<String>, categories: Vec<String>) -> Self {
+        self.short_names = short_names;
+        self.categories = categories;
+        self
+    }
+
+    /// Add the `status` subresource.
+    pub fn with_status(self) -> Self {
+        self.status()
+    }
+
+    /// Add the `scale` subresource.
+    pub fn with_scale(self) -> Self {
+        self.scale()
+    }
+
     fn in_all(mut self) -> Self {
         self.categories = strings(&["all"]);
         self
@@ -170,6 +207,18 @@ impl Registry {
         Registry { resources }
     }
 
+    /// This registry plus `extra` resources, skipping any that would take a group, version and
+    /// plural already served.
+    pub fn with(&self, extra: Vec<ResourceDef>) -> Self {
+        let mut resources = self.resources.clone();
+        for d in extra {
+            if self.get(&d.group, &d.version, &d.plural).is_none() {
+                resources.push(d);
+            }
+        }
+        Registry { resources }
+    }
+
     pub fn resources(&self) -> &[ResourceDef] {
         &self.resources
     }
@@ -247,5 +296,33 @@ mod tests {
         assert!(!r.get("", "v1", "namespaces").unwrap().namespaced);
         assert!(r.groups().starts_with(&["coordination.k8s.io", "apps"]));
         assert_eq!(r.versions(""), ["v1"]);
+    }
+}
+
+/// The registry every part of the server reads, replaced as a whole when CRDs change. Readers
+/// take a snapshot per request, so a request sees one consistent registry.
+#[derive(Debug, Clone)]
+pub struct SharedRegistry(Arc<RwLock<Arc<Registry>>>);
+
+impl SharedRegistry {
+    pub fn new(registry: Registry) -> Self {
+        SharedRegistry(Arc::new(RwLock::new(Arc::new(registry))))
+    }
+
+    /// The registry as it is now.
+    pub fn snapshot(&self) -> Arc<Registry> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Serve `registry` from now on.
+    pub fn replace(&self, registry: Registry) {
+        let mut g = match self.0.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *g = Arc::new(registry);
     }
 }

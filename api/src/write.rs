@@ -141,8 +141,32 @@ pub fn prepare_create(
         }
         obj["status"] = json!({"phase": "Active"});
     }
+    if is_crd(def) {
+        // A CRD's custom resources are deleted before it goes.
+        let mut finalizers = obj["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+        if !finalizers.iter().any(|f| f == crate::crd::CLEANUP_FINALIZER) {
+            finalizers.push(json!(crate::crd::CLEANUP_FINALIZER));
+        }
+        obj["metadata"]["finalizers"] = json!(finalizers);
+    }
     crate::defaults::apply(def, &mut obj);
+    check_kind(def, &name, &obj)?;
     Ok((name, obj))
+}
+
+fn is_crd(def: &ResourceDef) -> bool {
+    def.group == "apiextensions.k8s.io" && def.kind == "CustomResourceDefinition"
+}
+
+/// The checks particular to a kind.
+fn check_kind(def: &ResourceDef, name: &str, obj: &Value) -> Result<(), Status> {
+    if is_crd(def) {
+        let causes = crate::crd::validate(obj);
+        if !causes.is_empty() {
+            return Err(Status::invalid(&def.kind, &def.group, name, causes));
+        }
+    }
+    Ok(())
 }
 
 /// Prepare a replace of `existing` by `obj`: returns the object to store and the revision the
@@ -201,6 +225,7 @@ pub fn prepare_update(
         obj["metadata"]["generation"] = json!(generation);
     }
     crate::defaults::apply(def, &mut obj);
+    check_kind(def, name, &obj)?;
     Ok((obj, expected))
 }
 

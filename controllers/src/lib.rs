@@ -1,12 +1,13 @@
 //! k3rs-controllers: the control loops of the server, as plain async logic over the object
 //! service (`k3rs_api::service::Objects`), so every write they make is one a client could make.
 //!
-//! Owns: what each controller decides (namespace lifecycle, garbage collection of
-//! `ownerReferences`, Deployment -> ReplicaSet -> Pod) and the loop that feeds them work from the
+//! Owns: what each controller decides (namespace lifecycle, CRDs and the served registry,
+//! garbage collection of `ownerReferences`, Deployment -> ReplicaSet -> Pod) and the loop that feeds them work from the
 //! datastore's watch (`manager`).
 //! Does not: know actix or HTTP (the `ControllerActor` in `k3rs-actors` runs the loop), or
 //! write to the store other than through `Objects`.
 
+pub mod crd;
 pub mod deployment;
 pub mod gc;
 pub mod manager;

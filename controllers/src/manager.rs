@@ -4,17 +4,16 @@
 //! watch that lags or fails starts the loop over from a fresh list.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use k3rs_api::objects;
-use k3rs_api::registry::Registry;
+use k3rs_api::registry::SharedRegistry;
 use k3rs_api::service::Objects;
 use k3rs_store::{Datastore, EventKind, KeyRange, ListRequest, StoreError, WatchItem};
 use tokio::time::Instant;
 
 use crate::work::{OwnerIndex, Work, on_change};
-use crate::{deployment, gc, namespace, replicaset};
+use crate::{crd, deployment, gc, namespace, replicaset};
 
 /// Where every API object lives.
 const OBJECTS_PREFIX: &str = "/registry/";
@@ -32,7 +31,7 @@ pub enum Outcome {
 }
 
 /// Run the controllers until the datastore closes.
-pub async fn run(store: Datastore, registry: Arc<Registry>) {
+pub async fn run(store: Datastore, registry: SharedRegistry) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match run_once(&store, &registry).await {
@@ -47,7 +46,7 @@ pub async fn run(store: Datastore, registry: Arc<Registry>) {
 }
 
 /// One list-then-watch pass; `Ok` when the store closed.
-async fn run_once(store: &Datastore, registry: &Registry) -> Result<(), StoreError> {
+async fn run_once(store: &Datastore, shared: &SharedRegistry) -> Result<(), StoreError> {
     let mut index = OwnerIndex::default();
     let mut pending: BTreeSet<Work> = BTreeSet::new();
     let revision = store.current_revision();
@@ -70,9 +69,11 @@ async fn run_once(store: &Datastore, registry: &Registry) -> Result<(), StoreErr
     let mut later: BTreeSet<Work> = BTreeSet::new();
     let mut retry_at = Instant::now() + RETRY;
     loop {
-        let service = Objects::new(store, registry);
         while let Some(work) = pending.pop_first() {
-            match reconcile(service, &index, &work).await {
+            // A fresh snapshot per item: a CRD reconciled just before may have changed it.
+            let registry = shared.snapshot();
+            let service = Objects::new(store, &registry);
+            match reconcile(service, shared, &index, &work).await {
                 Ok(Outcome::Done) => {}
                 Ok(Outcome::Later) => {
                     later.insert(work);
@@ -120,10 +121,12 @@ async fn run_once(store: &Datastore, registry: &Registry) -> Result<(), StoreErr
 
 async fn reconcile(
     objects: Objects<'_>,
+    shared: &SharedRegistry,
     index: &OwnerIndex,
     work: &Work,
 ) -> Result<Outcome, k3rs_api::Status> {
     match work {
+        Work::Crd(name) => crd::reconcile(objects, shared, name).await,
         Work::Namespace(name) => namespace::reconcile(objects, name).await,
         Work::Dependent(r) => gc::check_dependent(objects, r).await,
         Work::Owner(r) => gc::finalize_owner(objects, r, index).await,

@@ -29,6 +29,8 @@ impl ObjectRef {
 /// One thing for a controller to reconcile.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Work {
+    /// A CustomResourceDefinition changed: accept it and refresh the registry.
+    Crd(String),
     /// A terminating namespace: empty it, then let it go.
     Namespace(String),
     /// An object with owners, some of which may be gone.
@@ -162,6 +164,9 @@ pub fn on_change(index: &mut OwnerIndex, prev: Option<&Value>, obj: Option<&Valu
     match (r.api_version.as_str(), r.kind.as_str()) {
         ("v1", "Namespace") if obj.is_some_and(terminating) => {
             work.push(Work::Namespace(r.name.clone()));
+        }
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => {
+            work.push(Work::Crd(r.name.clone()));
         }
         ("apps/v1", "Deployment") => {
             work.push(Work::Deployment { namespace: ns, name: r.name.clone() });

@@ -11,12 +11,11 @@ mod watch;
 mod writes;
 
 use std::net::TcpListener;
-use std::sync::Arc;
 
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
-use k3rs_api::registry::Registry;
+use k3rs_api::registry::SharedRegistry;
 use k3rs_api::version::VersionInfo;
 
 use crate::datastore::DatastoreActor;
@@ -30,8 +29,8 @@ pub struct ApiState {
     /// The server CA bundle, served at `/cacerts`.
     pub server_ca_pem: String,
     pub version: VersionInfo,
-    /// The resources served (discovery reads it).
-    pub registry: Arc<Registry>,
+    /// The resources served (built-ins and CRDs); handlers take one snapshot per request.
+    pub registry: SharedRegistry,
     /// `host:port` clients reach this server at, for `/api`'s `serverAddressByClientCIDRs`.
     pub server_address: String,
 }

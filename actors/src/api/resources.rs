@@ -18,7 +18,8 @@ use super::{params, respond};
 const MAX_LIMIT: usize = 10_000;
 
 pub fn get(state: &ApiState, req: &HttpRequest, path: &ResourcePath<'_>) -> HttpResponse {
-    let Some(def) = state.registry.get(path.group, path.version, path.resource) else {
+    let registry = state.registry.snapshot();
+    let Some(def) = registry.get(path.group, path.version, path.resource) else {
         return respond::status(Status::no_such_path());
     };
     let sub = match Sub::parse(def, path.subresource) {

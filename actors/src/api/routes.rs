@@ -105,11 +105,12 @@ fn discovery(state: &ApiState, req: &HttpRequest) -> Option<HttpResponse> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let aggregated = discovery::wants_aggregated(accept);
+    let registry = state.registry.snapshot();
     if req.path() == "/openapi/v3" || req.path() == "/openapi/v3/" {
-        return Some(HttpResponse::Ok().json(openapi::index(&state.registry)));
+        return Some(HttpResponse::Ok().json(openapi::index(&registry)));
     }
     if let Some(rest) = req.path().strip_prefix("/openapi/v3/") {
-        return Some(match openapi::for_path(&state.registry, rest) {
+        return Some(match openapi::for_path(&registry, rest) {
             Some(doc) => HttpResponse::Ok().json(doc),
             None => respond::status(Status::no_such_path()),
         });
@@ -117,15 +118,15 @@ fn discovery(state: &ApiState, req: &HttpRequest) -> Option<HttpResponse> {
     let segments: Vec<&str> = req.path().trim_matches('/').split('/').collect();
     let doc = match segments.as_slice() {
         ["api"] if aggregated => {
-            return Some(aggregated_response(discovery::aggregated(&state.registry, true)));
+            return Some(aggregated_response(discovery::aggregated(&registry, true)));
         }
         ["apis"] if aggregated => {
-            return Some(aggregated_response(discovery::aggregated(&state.registry, false)));
+            return Some(aggregated_response(discovery::aggregated(&registry, false)));
         }
         ["api"] => discovery::api_versions(&state.server_address),
-        ["apis"] => discovery::group_list(&state.registry),
-        ["api", version] => discovery::resource_list(&state.registry, "", version)?,
-        ["apis", group, version] => discovery::resource_list(&state.registry, group, version)?,
+        ["apis"] => discovery::group_list(&registry),
+        ["api", version] => discovery::resource_list(&registry, "", version)?,
+        ["apis", group, version] => discovery::resource_list(&registry, group, version)?,
         _ => return None,
     };
     Some(HttpResponse::Ok().json(doc))

@@ -49,7 +49,7 @@ async fn start(pki: &Pki, dir: &std::path::Path) -> std::net::SocketAddr {
         store,
         server_ca_pem: pki.server_ca.cert_pem().to_owned(),
         version: VersionInfo::current("test"),
-        registry: Arc::new(k3rs_api::registry::Registry::builtin()),
+        registry: k3rs_api::registry::SharedRegistry::new(k3rs_api::registry::Registry::builtin()),
         server_address: addr.to_string(),
     };
     ApiActor::new(listener, tls, state).start();

@@ -12,7 +12,7 @@ use k3rs_api::body::{self, Encoding};
 use k3rs_api::delete::DeleteOptions;
 use k3rs_api::patch::{self, PatchType};
 use k3rs_api::path::ResourcePath;
-use k3rs_api::registry::ResourceDef;
+use k3rs_api::registry::{Registry, ResourceDef};
 use k3rs_api::selector::Selectors;
 use k3rs_api::service::{Deleted, Objects};
 use k3rs_api::status::MAX_BODY_BYTES;
@@ -31,9 +31,8 @@ struct Object<'a> {
 }
 
 impl<'a> Object<'a> {
-    fn resolve(state: &'a ApiState, path: &ResourcePath<'a>) -> Result<Self, Status> {
-        let def = state
-            .registry
+    fn resolve(registry: &'a Registry, path: &ResourcePath<'a>) -> Result<Self, Status> {
+        let def = registry
             .get(path.group, path.version, path.resource)
             .ok_or_else(Status::no_such_path)?;
         let sub = Sub::parse(def, path.subresource)?;
@@ -45,10 +44,6 @@ impl<'a> Object<'a> {
     fn name(&self) -> Result<&'a str, Status> {
         self.name.ok_or_else(Status::method_not_allowed)
     }
-}
-
-fn objects_of(state: &ApiState) -> Objects<'_> {
-    Objects::new(&state.store, &state.registry)
 }
 
 /// Run a handler body and answer its error as a `Status`.
@@ -99,12 +94,14 @@ async fn create_inner(
     path: &ResourcePath<'_>,
     payload: web::Payload,
 ) -> Result<HttpResponse, Status> {
-    let o = Object::resolve(state, path)?;
+    let registry = state.registry.snapshot();
+    let o = Object::resolve(&registry, path)?;
     if o.name.is_some() || o.sub != Sub::Main {
         return Err(Status::method_not_allowed());
     }
     let obj = body(req, payload).await?;
-    let created = objects_of(state).create(o.def, o.namespace, obj, dry_run(req)).await?;
+    let created =
+        Objects::new(&state.store, &registry).create(o.def, o.namespace, obj, dry_run(req)).await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -123,11 +120,12 @@ async fn replace_inner(
     path: &ResourcePath<'_>,
     payload: web::Payload,
 ) -> Result<HttpResponse, Status> {
-    let o = Object::resolve(state, path)?;
+    let registry = state.registry.snapshot();
+    let o = Object::resolve(&registry, path)?;
     let name = o.name()?;
     let obj = body(req, payload).await?;
     // A replace states the whole object: one attempt, conditional on its resourceVersion if any.
-    let stored = objects_of(state)
+    let stored = Objects::new(&state.store, &registry)
         .update_with(o.def, o.namespace, name, o.sub, dry_run(req), |existing| {
             Ok((subresource::merge_write(o.def, o.sub, existing, obj.clone())?, true))
         })
@@ -153,11 +151,12 @@ async fn patch_inner(
     path: &ResourcePath<'_>,
     payload: web::Payload,
 ) -> Result<HttpResponse, Status> {
-    let o = Object::resolve(state, path)?;
+    let registry = state.registry.snapshot();
+    let o = Object::resolve(&registry, path)?;
     let name = o.name()?;
     let kind = PatchType::from_content_type(content_type(req).unwrap_or(""))?;
     let patch_body = body(req, payload).await?;
-    let stored = objects_of(state)
+    let stored = Objects::new(&state.store, &registry)
         .update_with(o.def, o.namespace, name, o.sub, dry_run(req), |existing| {
             let base = subresource::view(o.sub, existing.clone());
             let patched = patch::apply(kind, &base, &patch_body)?;
@@ -185,12 +184,13 @@ async fn delete_inner(
     path: &ResourcePath<'_>,
     payload: web::Payload,
 ) -> Result<HttpResponse, Status> {
-    let o = Object::resolve(state, path)?;
+    let registry = state.registry.snapshot();
+    let o = Object::resolve(&registry, path)?;
     if o.sub != Sub::Main {
         return Err(Status::method_not_allowed());
     }
     let opts = delete_options(req, payload).await?;
-    let service = objects_of(state);
+    let service = Objects::new(&state.store, &registry);
     let Some(name) = o.name else {
         if !o.def.verbs.iter().any(|v| v == "deletecollection") {
             return Err(Status::method_not_allowed());
