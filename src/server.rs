@@ -78,6 +78,7 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
             server_ca_pem: certs.server_ca.cert_pem().to_owned(),
             version: VersionInfo::current(k3rs_config::GIT_COMMIT),
             registry,
+            metrics: Arc::default(),
             server_address: format!("{}:{}", advertise(args), args.https_listen_port),
         };
         ApiActor::new(listener, tls, state).start();

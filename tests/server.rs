@@ -450,3 +450,21 @@ fn kubectl_label_annotate_and_patch_use_merge_and_json_patches() {
         (Some(1), "Error from server (NotFound): configmaps \"nope\" not found")
     );
 }
+
+#[test]
+fn metrics_count_requests_in_prometheus_text() {
+    if !require_tool("kubectl") {
+        return;
+    }
+    let server = Server::start(&[]);
+    assert!(server.kubectl(&["get", "ns"]).status.success());
+    let out = server.kubectl(&["get", "--raw", "/metrics"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let body = text(&out);
+    assert!(
+        body.contains("apiserver_request_total{verb=\"list\",resource=\"namespaces\",code=\"200\"}"),
+        "{body}"
+    );
+    assert!(body.contains("# TYPE apiserver_request_duration_seconds histogram"), "{body}");
+    assert!(body.contains("k3rs_datastore_revision "), "{body}");
+}

@@ -13,6 +13,7 @@ pub mod defaults;
 pub mod delete;
 pub mod discovery;
 pub mod identity;
+pub mod metrics;
 pub mod objects;
 pub mod openapi;
 pub mod patch;

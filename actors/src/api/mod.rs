@@ -31,6 +31,8 @@ pub struct ApiState {
     pub version: VersionInfo,
     /// The resources served (built-ins and CRDs); handlers take one snapshot per request.
     pub registry: SharedRegistry,
+    /// Request counts and latencies, served at `/metrics`.
+    pub metrics: std::sync::Arc<k3rs_api::metrics::Metrics>,
     /// `host:port` clients reach this server at, for `/api`'s `serverAddressByClientCIDRs`.
     pub server_address: String,
 }

@@ -78,6 +78,9 @@ async fn fallback(
         return respond::status(Status::forbidden_path(&who, &verb, req.path()));
     }
     use actix_web::http::Method;
+    if req.method() == Method::GET && req.path() == "/metrics" {
+        return metrics(&state);
+    }
     if req.method() == Method::GET
         && let Some(found) = discovery(&state, &req)
     {
@@ -86,14 +89,38 @@ async fn fallback(
     let Some(path) = k3rs_api::path::parse(req.path()) else {
         return respond::status(Status::no_such_path());
     };
-    match *req.method() {
+    let started = std::time::Instant::now();
+    let response = match *req.method() {
         Method::GET => super::resources::get(&state, &req, &path),
         Method::POST => super::writes::create(&state, &req, &path, payload).await,
         Method::PUT => super::writes::replace(&state, &req, &path, payload).await,
         Method::PATCH => super::writes::patch(&state, &req, &path, payload).await,
         Method::DELETE => super::writes::delete(&state, &req, &path, payload).await,
         _ => respond::status(Status::method_not_allowed()),
-    }
+    };
+    let verb = k3rs_api::metrics::verb(
+        req.method().as_str(),
+        path.name.is_some(),
+        super::params::flag(&req, "watch"),
+    );
+    state.metrics.record(verb, path.resource, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// `/metrics` in the Prometheus text format.
+fn metrics(state: &ApiState) -> HttpResponse {
+    let stats = state.store.writer_stats();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let figures = k3rs_api::metrics::StoreFigures {
+        revision: state.store.current_revision(),
+        watchers: state.store.watcher_count(),
+        commits: load(&stats.batches),
+        writes: load(&stats.writes),
+        commit_seconds_total: load(&stats.commit_micros) as f64 / 1e6,
+    };
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(figures))
 }
 
 /// `/api`, `/apis` (legacy or aggregated, as the Accept header asks) and the per-group-version

@@ -50,6 +50,7 @@ async fn start(pki: &Pki, dir: &std::path::Path) -> std::net::SocketAddr {
         server_ca_pem: pki.server_ca.cert_pem().to_owned(),
         version: VersionInfo::current("test"),
         registry: k3rs_api::registry::SharedRegistry::new(k3rs_api::registry::Registry::builtin()),
+        metrics: Arc::default(),
         server_address: addr.to_string(),
     };
     ApiActor::new(listener, tls, state).start();
