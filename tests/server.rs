@@ -462,7 +462,9 @@ fn metrics_count_requests_in_prometheus_text() {
     assert!(out.status.success(), "{}", text(&out));
     let body = text(&out);
     assert!(
-        body.contains("apiserver_request_total{verb=\"list\",resource=\"namespaces\",code=\"200\"}"),
+        body.contains(
+            "apiserver_request_total{verb=\"list\",resource=\"namespaces\",code=\"200\"}"
+        ),
         "{body}"
     );
     assert!(body.contains("# TYPE apiserver_request_duration_seconds histogram"), "{body}");
