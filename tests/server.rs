@@ -470,3 +470,48 @@ fn metrics_count_requests_in_prometheus_text() {
     assert!(body.contains("# TYPE apiserver_request_duration_seconds histogram"), "{body}");
     assert!(body.contains("k3rs_datastore_revision "), "{body}");
 }
+
+#[test]
+fn kubectl_create_generators_send_protobuf_that_the_server_decodes() {
+    if !require_tool("kubectl") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let k = |args: &[&str]| {
+        let out = server.kubectl(args);
+        (out.status.code(), text(&out).trim().to_owned())
+    };
+    assert_eq!(k(&["create", "namespace", "demo"]), (Some(0), "namespace/demo created".into()));
+    assert_eq!(
+        k(&["create", "configmap", "cm", "--from-literal=a=b", "-n", "demo"]),
+        (Some(0), "configmap/cm created".into())
+    );
+    assert_eq!(
+        k(&["create", "secret", "generic", "s", "--from-literal=k=v", "-n", "demo"]),
+        (Some(0), "secret/s created".into())
+    );
+    assert_eq!(
+        k(&["create", "serviceaccount", "sa", "-n", "demo"]),
+        (Some(0), "serviceaccount/sa created".into())
+    );
+    assert_eq!(
+        k(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1.25",
+            "--replicas=2",
+            "--port=80",
+            "-n",
+            "demo"
+        ]),
+        (Some(0), "deployment.apps/web created".into())
+    );
+    assert_eq!(k(&["get", "cm", "cm", "-n", "demo", "-o", "jsonpath={.data.a}"]).1, "b");
+    assert_eq!(k(&["get", "secret", "s", "-n", "demo", "-o", "jsonpath={.data.k}"]).1, "dg==");
+    assert_eq!(
+        k(&["get", "deploy", "web", "-n", "demo", "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].ports[0].containerPort} {.spec.strategy.type}"]).1,
+        "2 80 RollingUpdate"
+    );
+    assert_eq!(k(&["get", "ns", "demo", "-o", "jsonpath={.status.phase}"]).1, "Active");
+}

@@ -1,9 +1,10 @@
-//! Request bodies: the media types the API accepts (JSON, YAML and, where wired, Kubernetes
-//! protobuf) decoded into one JSON value, with upstream's errors for anything else.
+//! Request bodies: the media types the API accepts (JSON, YAML and Kubernetes protobuf)
+//! decoded into one JSON value, with upstream's errors for anything else.
 
 use serde_json::Value;
 
 use crate::Status;
+use crate::protobuf::ProtobufError;
 
 /// The encodings a body may come in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +42,12 @@ pub fn decode(encoding: Encoding, bytes: &[u8]) -> Result<Value, Status> {
             })?;
             Ok(value)
         }
-        Encoding::Protobuf => {
-            Err(Status::unsupported_media_type("application/vnd.kubernetes.protobuf"))
-        }
+        Encoding::Protobuf => crate::protobuf::decode(bytes).map_err(|e| match e {
+            ProtobufError::Kind { .. } | ProtobufError::UnknownField { .. } => {
+                Status::unsupported_protobuf(&e.to_string())
+            }
+            _ => Status::bad_request(format!("the request body is not valid protobuf: {e}")),
+        }),
     }
 }
 

@@ -33,7 +33,8 @@ pub fn apply(def: &ResourceDef, obj: &mut Value) {
             let Some(spec) = obj.pointer_mut("/spec").filter(|s| s.is_object()) else { return };
             or_insert(spec, "revisionHistoryLimit", json!(10));
             or_insert(spec, "progressDeadlineSeconds", json!(600));
-            or_insert(spec, "strategy", json!({"type": "RollingUpdate"}));
+            or_insert(spec, "strategy", json!({}));
+            or_insert(&mut spec["strategy"], "type", json!("RollingUpdate"));
             if spec["strategy"]["type"] == "RollingUpdate" {
                 or_insert(&mut spec["strategy"], "rollingUpdate", json!({}));
                 let ru = &mut spec["strategy"]["rollingUpdate"];

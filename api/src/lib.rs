@@ -18,6 +18,7 @@ pub mod objects;
 pub mod openapi;
 pub mod patch;
 pub mod path;
+pub mod protobuf;
 pub mod registry;
 pub mod selector;
 pub mod service;

@@ -242,6 +242,16 @@ impl Status {
         )
     }
 
+    /// A protobuf body this server cannot decode faithfully (415, naming what).
+    pub fn unsupported_protobuf(what: &str) -> Self {
+        Status::new(
+            415,
+            "UnsupportedMediaType",
+            format!("{what}; send this object as application/json instead"),
+            None,
+        )
+    }
+
     pub fn unsupported_media_type(content_type: &str) -> Self {
         Status::new(
             415,

@@ -141,6 +141,12 @@ pub fn prepare_create(
         }
         obj["status"] = json!({"phase": "Active"});
     }
+    if crate::subresource::has_status(def) && !label {
+        // Status is the server's to report: a create starts without one (upstream's strategies).
+        if let Some(map) = obj.as_object_mut() {
+            map.remove("status");
+        }
+    }
     if is_crd(def) {
         // A CRD's custom resources are deleted before it goes.
         let mut finalizers = obj["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
