@@ -181,6 +181,8 @@ fn main() {
     };
     let (mut child, up) = start_server(dir.path(), port);
     println!("server up (log line) after {:.0} ms", up.as_secs_f64() * 1000.0);
+    // Idle means settled: give start-up allocations two seconds to be returned before reading RSS
+    // (a measurement delay, not a wait for a condition).
     std::thread::sleep(Duration::from_secs(2));
     println!("idle RSS: {:.1} MiB", rss_kib(child.id()) as f64 / 1024.0);
     let kc = std::fs::read_to_string(dir.path().join("kubeconfig")).unwrap();

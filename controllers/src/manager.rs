@@ -38,6 +38,8 @@ pub async fn run(store: Datastore, registry: SharedRegistry) {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(actor = "ControllerActor", error = %e, "controllers: relisting");
+                // The controllers run for the server's lifetime, so relisting has no deadline;
+                // the backoff is capped at 5 s.
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
