@@ -514,4 +514,21 @@ fn kubectl_create_generators_send_protobuf_that_the_server_decodes() {
         "2 80 RollingUpdate"
     );
     assert_eq!(k(&["get", "ns", "demo", "-o", "jsonpath={.status.phase}"]).1, "Active");
+    for (args, want) in [
+        (vec!["create", "job", "j", "--image=busybox", "-n", "demo"], "job.batch/j created"),
+        (
+            vec!["create", "service", "clusterip", "svc", "--tcp=80:8080", "-n", "demo"],
+            "service/svc created",
+        ),
+        (
+            vec!["create", "role", "r", "--verb=get", "--resource=pods", "-n", "demo"],
+            "role.rbac.authorization.k8s.io/r created",
+        ),
+    ] {
+        assert_eq!(k(&args), (Some(0), want.to_owned()), "{args:?}");
+    }
+    assert_eq!(
+        k(&["get", "svc", "svc", "-n", "demo", "-o", "jsonpath={.spec.ports[0].targetPort}"]).1,
+        "8080"
+    );
 }

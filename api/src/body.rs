@@ -43,7 +43,7 @@ pub fn decode(encoding: Encoding, bytes: &[u8]) -> Result<Value, Status> {
             Ok(value)
         }
         Encoding::Protobuf => crate::protobuf::decode(bytes).map_err(|e| match e {
-            ProtobufError::Kind { .. } | ProtobufError::UnknownField { .. } => {
+            ProtobufError::UnknownKind { .. } | ProtobufError::UnknownField { .. } => {
                 Status::unsupported_protobuf(&e.to_string())
             }
             _ => Status::bad_request(format!("the request body is not valid protobuf: {e}")),
