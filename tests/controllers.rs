@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, eventually, require_tool, text};
+use common::{Server, eventually, require_tool};
 
 const DEPLOYMENT: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -40,10 +40,7 @@ fn deployments_make_replicasets_make_pods_and_deletes_cascade() {
     let file = server.dir.path().join("deploy.yaml");
     std::fs::write(&file, DEPLOYMENT).unwrap();
     let file = file.to_str().unwrap();
-    let k = |args: &[&str]| {
-        let out = server.kubectl(args);
-        (out.status.code(), text(&out).trim().to_owned())
-    };
+    let k = |args: &[&str]| server.k(args);
     let names = |what: &str| lines(&k(&["get", what, "-o", "name"]).1);
     assert_eq!(k(&["apply", "-f", file]), (Some(0), "deployment.apps/web created".into()));
     let pods = eventually("three pods", Duration::from_secs(20), || {
@@ -120,10 +117,7 @@ fn deleting_a_namespace_deletes_its_contents_first() {
         return;
     }
     let server = Server::start(&[]);
-    let k = |args: &[&str]| {
-        let out = server.kubectl(args);
-        (out.status.code(), text(&out).trim().to_owned())
-    };
+    let k = |args: &[&str]| server.k(args);
     let file = server.dir.path().join("ns.yaml");
     std::fs::write(
         &file,

@@ -194,10 +194,7 @@ fn kubectl_creates_replaces_and_deletes_objects() {
         std::fs::write(&p, body).unwrap();
         p.to_str().unwrap().to_owned()
     };
-    let k = |args: &[&str]| {
-        let out = server.kubectl(args);
-        (out.status.code(), text(&out).trim().to_owned())
-    };
+    let k = |args: &[&str]| server.k(args);
     // OpenAPI validation is not served yet, so files go in with --validate=false.
     let ns = file("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n");
     assert_eq!(
@@ -392,10 +389,7 @@ fn kubectl_label_annotate_and_patch_use_merge_and_json_patches() {
         return;
     }
     let server = Server::start(&[]);
-    let k = |args: &[&str]| {
-        let out = server.kubectl(args);
-        (out.status.code(), text(&out).trim().to_owned())
-    };
+    let k = |args: &[&str]| server.k(args);
     let cm = server.dir.path().join("cm.yaml");
     std::fs::write(&cm, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: p\ndata:\n  a: one\n")
         .unwrap();
@@ -477,10 +471,7 @@ fn kubectl_create_generators_send_protobuf_that_the_server_decodes() {
         return;
     }
     let server = Server::start(&[]);
-    let k = |args: &[&str]| {
-        let out = server.kubectl(args);
-        (out.status.code(), text(&out).trim().to_owned())
-    };
+    let k = |args: &[&str]| server.k(args);
     assert_eq!(k(&["create", "namespace", "demo"]), (Some(0), "namespace/demo created".into()));
     assert_eq!(
         k(&["create", "configmap", "cm", "--from-literal=a=b", "-n", "demo"]),

@@ -204,6 +204,21 @@ pub fn finished(def: &ResourceDef, obj: &Value) -> bool {
         && (!is_namespace(def) || strings(&obj["spec"]["finalizers"]).is_empty())
 }
 
+/// Does the object carry finalizer `name` in `metadata.finalizers`?
+pub fn has_finalizer(obj: &Value, name: &str) -> bool {
+    obj["metadata"]["finalizers"].as_array().into_iter().flatten().any(|f| f == name)
+}
+
+/// The object without finalizer `name` in the list at `pointer` (`/metadata/finalizers`, or a
+/// namespace's `/spec/finalizers`).
+pub fn without_finalizer(obj: &Value, pointer: &str, name: &str) -> Value {
+    let mut out = obj.clone();
+    if let Some(list) = out.pointer_mut(pointer).and_then(Value::as_array_mut) {
+        list.retain(|f| f != name);
+    }
+    out
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect()
 }
@@ -294,8 +309,17 @@ mod tests {
         let Plan::Mark(mut m) = plan(ns, &obj, &opts(json!({})), now()).unwrap() else { panic!() };
         assert_eq!(m["status"]["phase"], "Terminating");
         assert!(!finished(ns, &m));
-        m["spec"]["finalizers"] = json!([]);
+        m = without_finalizer(&m, "/spec/finalizers", NAMESPACE_FINALIZER);
+        assert_eq!(m["spec"]["finalizers"], json!([]));
         assert!(finished(ns, &m));
+    }
+
+    #[test]
+    fn only_the_named_finalizer_is_removed() {
+        let ns = json!({"spec": {"finalizers": ["kubernetes", "other"]}});
+        let out = without_finalizer(&ns, "/spec/finalizers", NAMESPACE_FINALIZER);
+        assert_eq!(out["spec"]["finalizers"], json!(["other"]));
+        assert!(has_finalizer(&json!({"metadata": {"finalizers": ["a"]}}), "a"));
     }
 
     #[test]

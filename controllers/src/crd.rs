@@ -3,15 +3,15 @@
 //! custom resources deleted, then its cleanup finalizer removed.
 
 use k3rs_api::crd::{self, CLEANUP_FINALIZER};
-use k3rs_api::delete::DeleteOptions;
+use k3rs_api::delete::{DeleteOptions, without_finalizer};
 use k3rs_api::registry::{Registry, SharedRegistry};
 use k3rs_api::selector::Selectors;
 use k3rs_api::service::Objects;
 use k3rs_api::subresource::{self, Sub};
 use k3rs_api::{Status, objects};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::manager::Outcome;
+use crate::manager::{Outcome, unless_gone};
 use crate::work::terminating;
 
 const GROUP: &str = "apiextensions.k8s.io";
@@ -35,13 +35,9 @@ pub async fn reconcile(
     let Some(crd_def) = objects.registry.get(GROUP, "v1", "customresourcedefinitions") else {
         return Ok(Outcome::Done);
     };
-    let crd = match objects.get(crd_def, None, name) {
-        Ok(c) => c,
-        Err(s) if s.code == 404 => {
-            rebuild(objects, shared)?;
-            return Ok(Outcome::Done);
-        }
-        Err(s) => return Err(s),
+    let Some(crd) = unless_gone(objects.get(crd_def, None, name))? else {
+        rebuild(objects, shared)?;
+        return Ok(Outcome::Done);
     };
     if terminating(&crd) {
         let everything = Selectors::default();
@@ -57,16 +53,7 @@ pub async fn reconcile(
         }
         objects
             .update_with(crd_def, None, name, Sub::Main, false, |existing| {
-                let mut out = existing.clone();
-                let kept: Vec<Value> = existing["metadata"]["finalizers"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|f| *f != CLEANUP_FINALIZER)
-                    .cloned()
-                    .collect();
-                out["metadata"]["finalizers"] = json!(kept);
-                Ok((out, false))
+                Ok((without_finalizer(existing, "/metadata/finalizers", CLEANUP_FINALIZER), false))
             })
             .await?;
         return Ok(Outcome::Done);

@@ -9,7 +9,7 @@ use k3rs_api::service::Objects;
 use k3rs_api::subresource::{self, Sub};
 use serde_json::{Map, Value, json};
 
-use crate::manager::Outcome;
+use crate::manager::{Outcome, unless_gone};
 use crate::work::{controller_of, terminating};
 
 /// The label (and selector term) that ties a ReplicaSet and its pods to one template.
@@ -203,10 +203,8 @@ pub async fn reconcile(
     ) else {
         return Ok(Outcome::Done);
     };
-    let deploy = match objects.get(d_def, Some(namespace), name) {
-        Ok(d) => d,
-        Err(s) if s.code == 404 => return Ok(Outcome::Done),
-        Err(s) => return Err(s),
+    let Some(deploy) = unless_gone(objects.get(d_def, Some(namespace), name))? else {
+        return Ok(Outcome::Done);
     };
     if terminating(&deploy) {
         return Ok(Outcome::Done);
@@ -234,9 +232,10 @@ pub async fn reconcile(
             }
         }
     };
+    let mut changed = !all.iter().any(|rs| rs["metadata"]["uid"] == new_rs["metadata"]["uid"]);
     if !paused {
         let new_name = new_rs["metadata"]["name"].as_str().unwrap_or("").to_owned();
-        set_replicas(&objects, rs_def, namespace, &new_name, replicas(&deploy)).await?;
+        changed |= set_replicas(&objects, rs_def, namespace, &new_rs, replicas(&deploy)).await?;
         let mut budget = old_budget(&deploy, &new_rs);
         let mut olds: Vec<&Value> =
             all.iter().filter(|rs| rs["metadata"]["name"] != new_name.as_str()).collect();
@@ -244,12 +243,11 @@ pub async fn reconcile(
         for old in olds {
             let keep = replicas(old).min(budget);
             budget -= keep;
-            if let Some(n) = old["metadata"]["name"].as_str() {
-                set_replicas(&objects, rs_def, namespace, n, keep).await?;
-            }
+            changed |= set_replicas(&objects, rs_def, namespace, old, keep).await?;
         }
     }
-    let all = owned(&objects)?;
+    // Read the ReplicaSets again only if this pass changed them.
+    let all = if changed { owned(&objects)? } else { all };
     let new_rs = all
         .iter()
         .find(|rs| rs["metadata"]["labels"][HASH_LABEL] == hash.as_str())
@@ -265,29 +263,22 @@ pub async fn reconcile(
                 Ok((subresource::merge_write(d_def, Sub::Status, existing, w)?, false))
             })
             .await;
-        match result {
-            Ok(_) => {}
-            Err(s) if s.code == 404 => {}
-            Err(s) => return Err(s),
-        }
+        unless_gone(result)?;
     }
     Ok(Outcome::Done)
 }
 
+/// Scale ReplicaSet `rs` (as last read) to `n`; says whether it wrote.
 async fn set_replicas(
     objects: &Objects<'_>,
     rs_def: &k3rs_api::registry::ResourceDef,
     namespace: &str,
-    name: &str,
+    rs: &Value,
     n: i64,
-) -> Result<(), Status> {
-    let rs = match objects.get(rs_def, Some(namespace), name) {
-        Ok(rs) => rs,
-        Err(s) if s.code == 404 => return Ok(()),
-        Err(s) => return Err(s),
-    };
+) -> Result<bool, Status> {
+    let Some(name) = rs["metadata"]["name"].as_str() else { return Ok(false) };
     if rs["spec"]["replicas"].as_i64() == Some(n) {
-        return Ok(());
+        return Ok(false);
     }
     let result = objects
         .update_with(rs_def, Some(namespace), name, Sub::Main, false, |existing| {
@@ -296,11 +287,7 @@ async fn set_replicas(
             Ok((w, false))
         })
         .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(s) if s.code == 404 => Ok(()),
-        Err(s) => Err(s),
-    }
+    Ok(unless_gone(result)?.is_some())
 }
 
 #[cfg(test)]

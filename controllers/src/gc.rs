@@ -3,13 +3,15 @@
 //! dependents to go, and owners deleted with `orphan` first release their dependents.
 
 use k3rs_api::Status;
-use k3rs_api::delete::{DeleteOptions, FOREGROUND, ORPHAN, Propagation};
+use k3rs_api::delete::{
+    DeleteOptions, FOREGROUND, ORPHAN, Propagation, has_finalizer, without_finalizer,
+};
 use k3rs_api::registry::ResourceDef;
 use k3rs_api::service::Objects;
 use k3rs_api::subresource::Sub;
 use serde_json::{Value, json};
 
-use crate::manager::Outcome;
+use crate::manager::{Outcome, unless_gone};
 use crate::work::{ObjectRef, OwnerIndex, OwnerRef, owners, terminating};
 
 /// What is known of one owner.
@@ -28,11 +30,7 @@ fn lookup<'a>(objects: &Objects<'a>, r: &ObjectRef) -> Option<&'a ResourceDef> {
 fn get(objects: &Objects<'_>, r: &ObjectRef) -> Result<Option<Value>, Status> {
     let Some(def) = lookup(objects, r) else { return Ok(None) };
     let ns = if def.namespaced { r.namespace.as_deref() } else { None };
-    match objects.get(def, ns, &r.name) {
-        Ok(v) => Ok(Some(v)),
-        Err(s) if s.code == 404 => Ok(None),
-        Err(s) => Err(s),
-    }
+    unless_gone(objects.get(def, ns, &r.name))
 }
 
 fn owner_state(
@@ -52,7 +50,7 @@ fn owner_state(
     }
     Ok(match get(objects, &r)? {
         Some(owner) if owner["metadata"]["uid"] == o.uid.as_str() => {
-            if terminating(&owner) && has(&owner, FOREGROUND) {
+            if terminating(&owner) && has_finalizer(&owner, FOREGROUND) {
                 OwnerState::Foreground
             } else {
                 OwnerState::Present
@@ -60,10 +58,6 @@ fn owner_state(
         }
         _ => OwnerState::Absent,
     })
-}
-
-fn has(obj: &Value, finalizer: &str) -> bool {
-    obj["metadata"]["finalizers"].as_array().into_iter().flatten().any(|f| f == finalizer)
 }
 
 /// Check one dependent: delete it when all its owners are gone (or an owner is being deleted
@@ -95,11 +89,7 @@ pub async fn check_dependent(objects: Objects<'_>, r: &ObjectRef) -> Result<Outc
             if foreground { Propagation::Foreground } else { Propagation::Background };
         let opts = DeleteOptions { propagation, ..DeleteOptions::default() };
         tracing::debug!(object = %r.name, kind = %r.kind, "gc: deleting a dependent");
-        match objects.delete(def, ns, &r.name, &opts, false).await {
-            Ok(_) => {}
-            Err(s) if s.code == 404 => {}
-            Err(s) => return Err(s),
-        }
+        unless_gone(objects.delete(def, ns, &r.name, &opts, false).await)?;
     } else if !absent.is_empty() {
         let gone: Vec<String> = absent.iter().map(|s| (*s).to_owned()).collect();
         objects
@@ -126,24 +116,21 @@ pub async fn finalize_owner(
     }
     let uid = owner["metadata"]["uid"].as_str().unwrap_or("").to_owned();
     let dependents = index.dependents(&uid);
-    let finalizer = if has(&owner, ORPHAN) {
+    let finalizer = if has_finalizer(&owner, ORPHAN) {
         for d in &dependents {
             let Some(ddef) = lookup(&objects, d) else { continue };
             let dns = if ddef.namespaced { d.namespace.as_deref() } else { None };
             let gone = [uid.clone()];
-            match objects
-                .update_with(ddef, dns, &d.name, Sub::Main, false, |existing| {
-                    Ok((without_owners(existing, &gone), false))
-                })
-                .await
-            {
-                Ok(_) => {}
-                Err(s) if s.code == 404 => {}
-                Err(s) => return Err(s),
-            }
+            unless_gone(
+                objects
+                    .update_with(ddef, dns, &d.name, Sub::Main, false, |existing| {
+                        Ok((without_owners(existing, &gone), false))
+                    })
+                    .await,
+            )?;
         }
         ORPHAN
-    } else if has(&owner, FOREGROUND) {
+    } else if has_finalizer(&owner, FOREGROUND) {
         let mut waiting = 0;
         for d in &dependents {
             let Some(dep) = get(&objects, d)? else { continue };
@@ -157,11 +144,7 @@ pub async fn finalize_owner(
                 let dns = if ddef.namespaced { d.namespace.as_deref() } else { None };
                 let opts =
                     DeleteOptions { propagation: Propagation::Foreground, ..Default::default() };
-                match objects.delete(ddef, dns, &d.name, &opts, false).await {
-                    Ok(_) => {}
-                    Err(s) if s.code == 404 => {}
-                    Err(s) => return Err(s),
-                }
+                unless_gone(objects.delete(ddef, dns, &d.name, &opts, false).await)?;
             }
         }
         if waiting > 0 {
@@ -173,16 +156,7 @@ pub async fn finalize_owner(
     };
     objects
         .update_with(def, ns, &r.name, Sub::Main, false, |existing| {
-            let mut out = existing.clone();
-            let kept: Vec<Value> = existing["metadata"]["finalizers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|f| *f != finalizer)
-                .cloned()
-                .collect();
-            out["metadata"]["finalizers"] = json!(kept);
-            Ok((out, false))
+            Ok((without_finalizer(existing, "/metadata/finalizers", finalizer), false))
         })
         .await?;
     Ok(Outcome::Done)

@@ -30,6 +30,17 @@ pub enum Outcome {
     Later,
 }
 
+/// A result in which "not found" means there is nothing left to do (the object went meanwhile).
+pub(crate) fn unless_gone<T>(
+    result: Result<T, k3rs_api::Status>,
+) -> Result<Option<T>, k3rs_api::Status> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(s) if s.code == 404 => Ok(None),
+        Err(s) => Err(s),
+    }
+}
+
 /// Run the controllers until the datastore closes.
 pub async fn run(store: Datastore, registry: SharedRegistry) {
     let mut backoff = Duration::from_millis(100);

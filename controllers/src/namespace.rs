@@ -2,13 +2,12 @@
 //! is left its `kubernetes` finalizer is removed, which lets it go.
 
 use k3rs_api::Status;
-use k3rs_api::delete::{DeleteOptions, NAMESPACE_FINALIZER};
+use k3rs_api::delete::{DeleteOptions, NAMESPACE_FINALIZER, without_finalizer};
 use k3rs_api::selector::Selectors;
 use k3rs_api::service::Objects;
 use k3rs_api::subresource::Sub;
-use serde_json::{Value, json};
 
-use crate::manager::Outcome;
+use crate::manager::{Outcome, unless_gone};
 use crate::work::terminating;
 
 /// Empty namespace `name` if it is terminating; finish it when empty.
@@ -16,10 +15,8 @@ pub async fn reconcile(objects: Objects<'_>, name: &str) -> Result<Outcome, Stat
     let Some(ns_def) = objects.registry.get("", "v1", "namespaces") else {
         return Ok(Outcome::Done);
     };
-    let ns = match objects.get(ns_def, None, name) {
-        Ok(ns) => ns,
-        Err(s) if s.code == 404 => return Ok(Outcome::Done),
-        Err(s) => return Err(s),
+    let Some(ns) = unless_gone(objects.get(ns_def, None, name))? else {
+        return Ok(Outcome::Done);
     };
     if !terminating(&ns) {
         return Ok(Outcome::Done);
@@ -38,33 +35,9 @@ pub async fn reconcile(objects: Objects<'_>, name: &str) -> Result<Outcome, Stat
     }
     objects
         .update_with(ns_def, None, name, Sub::Main, false, |existing| {
-            Ok((without_finalizer(existing), false))
+            Ok((without_finalizer(existing, "/spec/finalizers", NAMESPACE_FINALIZER), false))
         })
         .await?;
     tracing::info!(namespace = name, "namespace deleted");
     Ok(Outcome::Done)
-}
-
-fn without_finalizer(ns: &Value) -> Value {
-    let mut out = ns.clone();
-    let kept: Vec<Value> = ns["spec"]["finalizers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|f| *f != NAMESPACE_FINALIZER)
-        .cloned()
-        .collect();
-    out["spec"]["finalizers"] = json!(kept);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_namespace_finalizer_is_removed() {
-        let ns = json!({"spec": {"finalizers": ["kubernetes", "other"]}});
-        assert_eq!(without_finalizer(&ns)["spec"]["finalizers"], json!(["other"]));
-    }
 }

@@ -8,7 +8,7 @@ use k3rs_api::service::Objects;
 use k3rs_api::subresource::{self, Sub};
 use serde_json::{Value, json};
 
-use crate::manager::Outcome;
+use crate::manager::{Outcome, unless_gone};
 use crate::work::{controller_of, terminating};
 
 /// Pods created per pass, as upstream's slow-start burst keeps a bad template from flooding.
@@ -104,17 +104,18 @@ pub async fn reconcile(
     else {
         return Ok(Outcome::Done);
     };
-    let rs = match objects.get(rs_def, Some(namespace), name) {
-        Ok(rs) => rs,
-        Err(s) if s.code == 404 => return Ok(Outcome::Done),
-        Err(s) => return Err(s),
+    let Some(rs) = unless_gone(objects.get(rs_def, Some(namespace), name))? else {
+        return Ok(Outcome::Done);
     };
     let uid = rs["metadata"]["uid"].as_str().unwrap_or("");
-    let (pods, _) = objects.list(pod_def, Some(namespace), &Selectors::default())?;
-    let owned: Vec<Value> = pods
-        .into_iter()
-        .filter(|p| controller_of(p).is_some_and(|c| c.uid == uid) && is_active(p))
-        .collect();
+    let owned_pods = || -> Result<Vec<Value>, Status> {
+        let (pods, _) = objects.list(pod_def, Some(namespace), &Selectors::default())?;
+        Ok(pods
+            .into_iter()
+            .filter(|p| controller_of(p).is_some_and(|c| c.uid == uid) && is_active(p))
+            .collect())
+    };
+    let mut owned = owned_pods()?;
     let want = if terminating(&rs) {
         owned.len()
     } else {
@@ -136,22 +137,18 @@ pub async fn reconcile(
         }
     } else if owned.len() > want {
         for victim in pick_victims(&owned, owned.len() - want) {
-            match objects
-                .delete(pod_def, Some(namespace), &victim, &DeleteOptions::default(), false)
-                .await
-            {
-                Ok(_) => {}
-                Err(s) if s.code == 404 => {}
-                Err(s) => return Err(s),
-            }
+            unless_gone(
+                objects
+                    .delete(pod_def, Some(namespace), &victim, &DeleteOptions::default(), false)
+                    .await,
+            )?;
         }
     }
-    // Status counts what exists now; later pod events bring the counts up to date.
-    let (pods, _) = objects.list(pod_def, Some(namespace), &Selectors::default())?;
-    let owned: Vec<Value> = pods
-        .into_iter()
-        .filter(|p| controller_of(p).is_some_and(|c| c.uid == uid) && is_active(p))
-        .collect();
+    // Status counts what exists now (read again only if this pass changed the pods); later pod
+    // events bring the counts up to date.
+    if owned.len() != want {
+        owned = owned_pods()?;
+    }
     let new_status = status(&rs, &owned);
     if new_status != rs["status"] {
         let result = objects
@@ -161,11 +158,7 @@ pub async fn reconcile(
                 Ok((subresource::merge_write(rs_def, Sub::Status, existing, wanted)?, false))
             })
             .await;
-        match result {
-            Ok(_) => {}
-            Err(s) if s.code == 404 => {}
-            Err(s) => return Err(s),
-        }
+        unless_gone(result)?;
     }
     Ok(outcome)
 }

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use k3rs_api::delete::has_finalizer;
 use serde_json::Value;
 
 /// An object, by what its owner references and its store value name it.
@@ -79,10 +80,6 @@ pub fn controller_of(obj: &Value) -> Option<OwnerRef> {
 /// Is the object terminating (has a `deletionTimestamp`)?
 pub fn terminating(obj: &Value) -> bool {
     obj["metadata"].get("deletionTimestamp").is_some_and(|t| !t.is_null())
-}
-
-fn has_finalizer(obj: &Value, name: &str) -> bool {
-    obj["metadata"]["finalizers"].as_array().into_iter().flatten().any(|f| f == name)
 }
 
 /// Dependents by owner uid, kept from the store's events.

@@ -101,6 +101,12 @@ impl Server {
         kubectl(&self.kubeconfig, self.dir.path(), args)
     }
 
+    /// Run kubectl and return its exit code and its output (stdout then stderr), trimmed.
+    pub fn k(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = self.kubectl(args);
+        (out.status.code(), text(&out).trim().to_owned())
+    }
+
     /// Stop with SIGTERM and return the exit status.
     pub fn terminate(mut self) -> (std::process::ExitStatus, tempfile::TempDir) {
         let pid = rustix::process::Pid::from_child(&self.child);
