@@ -6,13 +6,16 @@
 //! Does not: serve HTTP or know actix (the ApiActor in `k3rs-actors` does), or touch storage
 //! other than through `k3rs-store`'s `Datastore`.
 
+pub mod apply;
 pub mod authz;
 pub mod body;
 pub mod crd;
 pub mod defaults;
 pub mod delete;
 pub mod discovery;
+pub mod fieldset;
 pub mod identity;
+pub mod managed;
 pub mod metrics;
 pub mod objects;
 pub mod openapi;
@@ -22,6 +25,7 @@ pub mod protobuf;
 pub mod registry;
 pub mod selector;
 pub mod service;
+pub mod smp;
 pub mod status;
 pub mod subresource;
 pub mod table;

@@ -1,6 +1,7 @@
-//! Patches: JSON merge patch (RFC 7386: `kubectl label`, `annotate`, `patch --type merge`) and
-//! JSON patch (RFC 6902: `patch --type json`). Strategic merge patch and server-side apply are not
-//! implemented yet and are refused with 415 rather than applied with the wrong list semantics.
+//! Patches: JSON merge patch (RFC 7386: `kubectl label`, `annotate`, `patch --type merge`),
+//! JSON patch (RFC 6902: `patch --type json`) and strategic merge patch (`apply`, `edit`,
+//! `patch --type strategic`; the merging itself is `smp`). Server-side apply (`apply`) is its
+//! own write path and not a patch of this kind.
 
 use serde_json::Value;
 
@@ -11,6 +12,9 @@ use crate::Status;
 pub enum PatchType {
     Merge,
     Json,
+    Strategic,
+    /// Server-side apply: the body is the caller's configuration, not a patch.
+    Apply,
 }
 
 impl PatchType {
@@ -19,15 +23,24 @@ impl PatchType {
         match media {
             "application/merge-patch+json" => Ok(PatchType::Merge),
             "application/json-patch+json" => Ok(PatchType::Json),
+            "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
+            "application/apply-patch+yaml" => Ok(PatchType::Apply),
             _ => Err(Status::unsupported_media_type(content_type)),
         }
     }
 }
 
-/// Apply `patch` to `doc`; a bad patch is 422 (as upstream reports patch failures).
+/// Apply `patch` to `doc`; a bad patch is 422 (as upstream reports patch failures). `Apply` is
+/// not a patch: it is refused here (the caller routes it to server-side apply).
 pub fn apply(kind: PatchType, doc: &Value, patch: &Value) -> Result<Value, Status> {
     let mut out = doc.clone();
     match kind {
+        PatchType::Strategic => {
+            return crate::smp::apply(doc["kind"].as_str().unwrap_or(""), doc, patch);
+        }
+        PatchType::Apply => {
+            return Err(Status::unsupported_media_type("application/apply-patch+yaml"));
+        }
         PatchType::Merge => {
             if !patch.is_object() {
                 return Err(Status::bad_request("a merge patch must be a JSON object".into()));
@@ -91,15 +104,14 @@ mod tests {
             Ok(PatchType::Json)
         );
         assert_eq!(
-            PatchType::from_content_type("application/strategic-merge-patch+json")
-                .unwrap_err()
-                .code,
-            415
+            PatchType::from_content_type("application/strategic-merge-patch+json"),
+            Ok(PatchType::Strategic)
         );
         assert_eq!(
-            PatchType::from_content_type("application/apply-patch+yaml").unwrap_err().code,
-            415
+            PatchType::from_content_type("application/apply-patch+yaml"),
+            Ok(PatchType::Apply)
         );
+        assert_eq!(PatchType::from_content_type("text/plain").unwrap_err().code, 415);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct ResourceDef {
     pub subresources: Vec<Subresource>,
     /// A custom resource's `additionalPrinterColumns` (empty for built-ins).
     pub printer_columns: Vec<serde_json::Value>,
+    /// Defined by a CRD (no strategic merge metadata; served as the CRD says).
+    pub custom: bool,
 }
 
 impl ResourceDef {
@@ -79,6 +81,7 @@ fn def(
         verbs: strings(ALL_VERBS),
         subresources: Vec::new(),
         printer_columns: Vec::new(),
+        custom: false,
     }
 }
 
@@ -94,6 +97,7 @@ impl ResourceDef {
     ) -> Self {
         ResourceDef {
             singular: singular.into(),
+            custom: true,
             ..def(group, version, kind, plural, &[], namespaced)
         }
     }

@@ -156,6 +156,10 @@ impl<'a> Objects<'a> {
             let (wanted, pinned) = next(&existing)?;
             let (obj, expected) = write::prepare_update(def, ns, name, wanted, &existing)?;
             if dry_run {
+                // Nothing is stored: the answer keeps the revision it was computed against.
+                let mut obj = obj;
+                obj["metadata"]["resourceVersion"] =
+                    existing["metadata"]["resourceVersion"].clone();
                 return Ok(subresource::view(sub, obj));
             }
             let kv = match self.store.update(&key, encode(&obj)?, expected).await {

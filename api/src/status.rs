@@ -139,6 +139,13 @@ impl Status {
         )
     }
 
+    /// Server-side apply found fields other managers own (409, a `FieldManagerConflict` cause
+    /// per field); `message` lists them as upstream does.
+    pub fn apply_conflict(t: Target<'_>, message: String, causes: Vec<Cause>) -> Self {
+        let details = t.details().map(|d| StatusDetails { causes, ..d });
+        Status::new(409, "Conflict", message, details)
+    }
+
     /// A create in a namespace that is being deleted (403, as upstream).
     pub fn namespace_terminating(ns: &str) -> Self {
         Status::new(

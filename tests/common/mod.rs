@@ -101,6 +101,11 @@ impl Server {
         kubectl(&self.kubeconfig, self.dir.path(), args)
     }
 
+    /// The kubectl command `kubectl()` runs, for a test to add to (an `EDITOR`) or spawn.
+    pub fn kubectl_command(&self, args: &[&str]) -> Command {
+        kubectl_command(&self.kubeconfig, self.dir.path(), args)
+    }
+
     /// Run kubectl and return its exit code and its output (stdout then stderr), trimmed.
     pub fn k(&self, args: &[&str]) -> (Option<i32>, String) {
         let out = self.kubectl(args);
@@ -147,17 +152,20 @@ fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitS
 }
 
 pub fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> Output {
-    Command::new("kubectl")
-        .arg("--kubeconfig")
+    kubectl_command(kubeconfig, home, args).output().unwrap()
+}
+
+pub fn kubectl_command(kubeconfig: &Path, home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("kubectl");
+    cmd.arg("--kubeconfig")
         .arg(kubeconfig)
         .arg("--cache-dir")
         .arg(home.join("kube-cache"))
         .args(args)
         .env("HOME", home)
         .env_remove("KUBECONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdin(Stdio::null());
+    cmd
 }
 
 pub fn text(out: &Output) -> String {

@@ -6,16 +6,19 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::header::USER_AGENT;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
+use k3rs_api::apply::{self, Applier};
 use k3rs_api::body::{self, Encoding};
 use k3rs_api::delete::DeleteOptions;
+use k3rs_api::managed;
 use k3rs_api::patch::{self, PatchType};
 use k3rs_api::path::ResourcePath;
 use k3rs_api::registry::{Registry, ResourceDef};
 use k3rs_api::selector::Selectors;
 use k3rs_api::service::{Deleted, Objects};
-use k3rs_api::status::MAX_BODY_BYTES;
+use k3rs_api::status::{MAX_BODY_BYTES, Target};
 use k3rs_api::subresource::{self, Sub};
 use k3rs_api::{Status, objects};
 use serde_json::Value;
@@ -79,6 +82,24 @@ fn dry_run(req: &HttpRequest) -> bool {
     params::get(req, "dryRun").is_some_and(|v| v == "All")
 }
 
+/// The field manager the request names (`?fieldManager=`, else its user agent).
+fn manager(req: &HttpRequest) -> Option<String> {
+    let agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok());
+    managed::manager_name(params::get(req, "fieldManager").as_deref(), agent)
+}
+
+fn now() -> String {
+    objects::timestamp(time::OffsetDateTime::now_utc())
+}
+
+/// Record in `new`'s `managedFields` that `manager` wrote it over `old` (`Null` for a create).
+/// Subresource writes are not recorded.
+fn record(o: &Object<'_>, manager: Option<&str>, old: &Value, new: &mut Value) {
+    if let (Some(m), Sub::Main) = (manager, o.sub) {
+        managed::record_update(&o.def.kind, old, new, m, &o.def.group_version(), &now());
+    }
+}
+
 pub async fn create(
     state: &ApiState,
     req: &HttpRequest,
@@ -99,7 +120,8 @@ async fn create_inner(
     if o.name.is_some() || o.sub != Sub::Main {
         return Err(Status::method_not_allowed());
     }
-    let obj = body(req, payload).await?;
+    let mut obj = body(req, payload).await?;
+    record(&o, manager(req).as_deref(), &Value::Null, &mut obj);
     let created =
         Objects::new(&state.store, &registry).create(o.def, o.namespace, obj, dry_run(req)).await?;
     Ok(HttpResponse::Created().json(created))
@@ -124,10 +146,13 @@ async fn replace_inner(
     let o = Object::resolve(&registry, path)?;
     let name = o.name()?;
     let obj = body(req, payload).await?;
+    let manager = manager(req);
     // A replace states the whole object: one attempt, conditional on its resourceVersion if any.
     let stored = Objects::new(&state.store, &registry)
         .update_with(o.def, o.namespace, name, o.sub, dry_run(req), |existing| {
-            Ok((subresource::merge_write(o.def, o.sub, existing, obj.clone())?, true))
+            let mut next = subresource::merge_write(o.def, o.sub, existing, obj.clone())?;
+            record(&o, manager.as_deref(), existing, &mut next);
+            Ok((next, true))
         })
         .await?;
     Ok(HttpResponse::Ok().json(stored))
@@ -154,17 +179,74 @@ async fn patch_inner(
     let registry = state.registry.snapshot();
     let o = Object::resolve(&registry, path)?;
     let name = o.name()?;
-    let kind = PatchType::from_content_type(content_type(req).unwrap_or(""))?;
+    let media = content_type(req).unwrap_or("");
+    let kind = PatchType::from_content_type(media)?;
+    if kind == PatchType::Strategic && o.def.custom {
+        return Err(Status::unsupported_media_type(media));
+    }
     let patch_body = body(req, payload).await?;
+    if kind == PatchType::Apply {
+        return server_side_apply(state, req, &registry, &o, name, patch_body).await;
+    }
+    let manager = manager(req);
     let stored = Objects::new(&state.store, &registry)
         .update_with(o.def, o.namespace, name, o.sub, dry_run(req), |existing| {
             let base = subresource::view(o.sub, existing.clone());
             let patched = patch::apply(kind, &base, &patch_body)?;
             let pinned = patch::precondition(&patched, &base).is_some();
-            Ok((subresource::merge_write(o.def, o.sub, existing, patched)?, pinned))
+            let mut next = subresource::merge_write(o.def, o.sub, existing, patched)?;
+            record(&o, manager.as_deref(), existing, &mut next);
+            Ok((next, pinned))
         })
         .await?;
     Ok(HttpResponse::Ok().json(stored))
+}
+
+/// Server-side apply: update the object with the configuration (200), or create it (201).
+async fn server_side_apply(
+    state: &ApiState,
+    req: &HttpRequest,
+    registry: &Registry,
+    o: &Object<'_>,
+    name: &str,
+    config: Value,
+) -> Result<HttpResponse, Status> {
+    if o.sub != Sub::Main {
+        return Err(Status::method_not_allowed());
+    }
+    let manager = params::get(req, "fieldManager")
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| Status::bad_request("fieldManager is required for apply requests".into()))?;
+    let force = match params::get(req, "force").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(Status::bad_request(format!("invalid value for force: {other:?}")));
+        }
+    };
+    apply::check(o.def, o.namespace, name, &config)?;
+    let now = now();
+    let version = o.def.group_version();
+    let who = Applier { manager: &manager, force, api_version: &version, now: &now };
+    let service = Objects::new(&state.store, registry);
+    // Update when it exists; create when it does not; if a create loses a race, update.
+    for _ in 0..2 {
+        match service
+            .update_with(o.def, o.namespace, name, o.sub, dry_run(req), |existing| {
+                Ok((apply::update(o.def, existing, &config, &who)?, false))
+            })
+            .await
+        {
+            Err(e) if e.code == 404 && e.reason == "NotFound" => {}
+            done => return Ok(HttpResponse::Ok().json(done?)),
+        }
+        let obj = apply::create(o.def, &config, &who);
+        match service.create(o.def, o.namespace, obj, dry_run(req)).await {
+            Err(e) if e.code == 409 && e.reason == "AlreadyExists" => continue,
+            done => return Ok(HttpResponse::Created().json(done?)),
+        }
+    }
+    Err(Status::conflict(Target { resource: &o.def.plural, group: &o.def.group, name }))
 }
 
 pub async fn delete(
