@@ -146,22 +146,46 @@ impl CertificateAuthority {
     /// Issue a certificate with a new key.
     pub fn issue(&self, spec: &LeafSpec) -> Result<Issued> {
         let key = KeyPair::generate().map_err(rc("generate a key"))?;
-        let mut params =
-            CertificateParams::new(spec.sans.clone()).map_err(rc("use these names"))?;
-        params.distinguished_name = name(&spec.common_name, &spec.organizations);
-        params.use_authority_key_identifier_extension = true;
-        params.key_usages =
-            vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        params.extended_key_usages = vec![match spec.usage {
-            Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
-            Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
-        }];
-        let now = OffsetDateTime::now_utc();
-        params.not_before = now - Duration::hours(1);
-        params.not_after = now + Duration::days(LEAF_DAYS);
-        let cert = params.signed_by(&key, &self.issuer).map_err(rc("sign a certificate"))?;
+        let cert =
+            leaf_params(spec)?.signed_by(&key, &self.issuer).map_err(rc("sign a certificate"))?;
         Ok(Issued { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
     }
+
+    /// Sign the public key of a PEM certificate signing request as `spec` says: the request's
+    /// own subject and names are ignored (the server decides who the holder is). Returns the
+    /// certificate followed by this CA's, as K3s answers certificate requests.
+    pub fn sign_request(&self, csr_pem: &str, spec: &LeafSpec) -> Result<String> {
+        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(rc("read the certificate signing request"))?;
+        csr.params = leaf_params(spec)?;
+        let cert = csr.signed_by(&self.issuer).map_err(rc("sign a certificate request"))?;
+        Ok(format!("{}{}", cert.pem(), self.cert_pem))
+    }
+}
+
+/// A key and a certificate signing request for `common_name`, in PEM: what an agent sends.
+pub fn certificate_request(common_name: &str) -> Result<(String, String)> {
+    let key = KeyPair::generate().map_err(rc("generate a key"))?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name(common_name, &[]);
+    let csr = params.serialize_request(&key).map_err(rc("make a certificate request"))?;
+    let pem = csr.pem().map_err(rc("encode a certificate request"))?;
+    Ok((pem, key.serialize_pem()))
+}
+
+fn leaf_params(spec: &LeafSpec) -> Result<CertificateParams> {
+    let mut params = CertificateParams::new(spec.sans.clone()).map_err(rc("use these names"))?;
+    params.distinguished_name = name(&spec.common_name, &spec.organizations);
+    params.use_authority_key_identifier_extension = true;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = vec![match spec.usage {
+        Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
+        Usage::Client => ExtendedKeyUsagePurpose::ClientAuth,
+    }];
+    let now = OffsetDateTime::now_utc();
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + Duration::days(LEAF_DAYS);
+    Ok(params)
 }
 
 fn name(common_name: &str, organizations: &[String]) -> DistinguishedName {
@@ -183,6 +207,20 @@ mod tests {
     fn parse(pem: &str) -> Vec<u8> {
         let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).unwrap();
         p.contents
+    }
+
+    #[test]
+    fn requests_are_signed_for_the_name_the_ca_chooses() {
+        let ca = CertificateAuthority::generate("k3rs-client-ca").unwrap();
+        let (csr, _key) = certificate_request("whoever").unwrap();
+        let spec = LeafSpec::client("system:node:a", &["system:nodes"]);
+        let chain = ca.sign_request(&csr, &spec).unwrap();
+        assert!(chain.ends_with(ca.cert_pem()));
+        let der = parse(&chain);
+        let (_, cert) = X509Certificate::from_der(&der).unwrap();
+        let cn: Vec<_> = cert.subject().iter_common_name().map(|a| a.as_str().unwrap()).collect();
+        assert_eq!(cn, ["system:node:a"]);
+        assert!(ca.sign_request("garbage", &spec).is_err());
     }
 
     #[test]
