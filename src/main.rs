@@ -1,5 +1,6 @@
 //! The `k3rs` binary: command line and wiring only.
 
+mod agent;
 mod logging;
 mod server;
 
@@ -23,7 +24,7 @@ fn main() -> ExitCode {
     let data_dir = cli.data_dir(is_root, home.as_deref());
     let result = match &cli.command {
         Command::Server(args) => server::run(args, data_dir, is_root),
-        Command::Agent(_) => Err(anyhow::anyhow!("agent is not yet implemented")),
+        Command::Agent(args) => agent::run(args, data_dir, is_root),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,8 +7,10 @@ use std::time::Instant;
 
 use actix::prelude::*;
 use anyhow::{Context, bail};
+use k3rs_actors::api::supervisor::Supervisor;
 use k3rs_actors::{ApiActor, ApiState, ControllerActor, DatastoreActor};
 use k3rs_api::registry::{Registry, SharedRegistry};
+use k3rs_api::supervisor::Secrets;
 use k3rs_api::version::VersionInfo;
 use k3rs_config::{DataDir, DatastoreEndpoint, ServerArgs};
 use k3rs_net::server_certs::ServerCerts;
@@ -24,9 +26,6 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
         return Ok(());
     }
     let backend = open_backend(&endpoint)?;
-    if !args.disable_agent {
-        tracing::info!("the node agent is not implemented yet; running the control plane only");
-    }
     let store = Datastore::open(backend, Options::default()).context("starting the datastore")?;
 
     let host = hostname();
@@ -34,7 +33,7 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
     let certs = ServerCerts::ensure(&data_dir.tls_dir(), &sans(args, &host))
         .with_context(|| format!("preparing certificates in {}", data_dir.tls_dir().display()))?;
     let secret = token_secret(args)?;
-    k3rs_net::token::ensure_token_file(
+    let token = k3rs_net::token::ensure_token_file(
         &data_dir.token_file(),
         &data_dir.node_token_file(),
         certs.server_ca.cert_pem().as_bytes(),
@@ -80,8 +79,43 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
             registry,
             metrics: Arc::default(),
             server_address: format!("{}:{}", advertise(args), args.https_listen_port),
+            supervisor: Some(Arc::new(Supervisor {
+                secrets: Secrets {
+                    server: token.secret().to_owned(),
+                    agent: args.agent_token.clone(),
+                },
+                client_ca: certs.client_ca,
+                server_ca: certs.server_ca,
+                config: agent_config(args),
+            })),
         };
+        let registry = state.registry.snapshot();
+        let objects = k3rs_api::service::Objects::new(&state.store, &registry);
+        k3rs_api::bootstrap::ensure_kubernetes_service(
+            &objects,
+            &first_service_ip(args).unwrap_or(args.service_cidr.ip()).to_string(),
+            &advertise(args).to_string(),
+            args.https_listen_port,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the kubernetes service: {}", e.message))?;
         ApiActor::new(listener, tls, state).start();
+        if args.disable_agent {
+            tracing::info!("--disable-agent: running the control plane only");
+        } else if !is_root {
+            tracing::info!("not running as root: running the control plane without its agent");
+        } else {
+            let url = format!("https://127.0.0.1:{}", args.https_listen_port);
+            let agent = crate::agent::settings(
+                &args.node,
+                &url,
+                &token.to_string(),
+                &data_dir,
+                is_root,
+                true,
+            )?;
+            k3rs_actors::NodeAgentActor::new(agent).start();
+        }
         tracing::info!(
             kubeconfig = %kubeconfig.display(),
             datastore = endpoint.kind(),
@@ -151,6 +185,19 @@ fn advertise(args: &ServerArgs) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
+/// `/v1-k3rs/config`: what agents need to know about the cluster.
+fn agent_config(args: &ServerArgs) -> serde_json::Value {
+    serde_json::json!({
+        "clusterCIDR": args.cluster_cidr.to_string(),
+        "serviceCIDR": args.service_cidr.to_string(),
+        "clusterDNS": args.cluster_dns.to_string(),
+        "clusterDomain": args.cluster_domain,
+        "flannelBackend": format!("{:?}", args.flannel_backend).to_ascii_lowercase(),
+        "egressSelectorMode": format!("{:?}", args.egress_selector_mode).to_ascii_lowercase(),
+        "supervisorPort": args.https_listen_port,
+    })
+}
+
 fn hostname() -> String {
     rustix::system::uname().nodename().to_string_lossy().to_ascii_lowercase()
 }
@@ -171,7 +218,7 @@ fn token_secret(args: &ServerArgs) -> anyhow::Result<Option<String>> {
 }
 
 /// A future that resolves on SIGTERM or SIGINT; the handlers are installed when this returns.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+pub fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("watching SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("watching SIGINT")?;

@@ -147,8 +147,14 @@ fn bad_datastore_endpoints_are_refused_before_anything_starts() {
 }
 
 #[test]
-fn the_agent_says_it_is_not_implemented_yet() {
+fn the_agent_names_what_it_is_missing() {
     let out = k3rs(&["agent"], &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(stderr_line(&out), "k3rs: agent is not yet implemented");
+    assert_eq!(stderr_line(&out), "k3rs: --server (K3RS_URL) is required");
+    let out = k3rs(&["agent", "--server", "https://127.0.0.1:1"], &[]);
+    assert_eq!(stderr_line(&out), "k3rs: --token (K3RS_TOKEN) or --token-file is required");
+    let out = k3rs(&["agent", "--server", "http://x", "--token", "t"], &[]);
+    assert_eq!(stderr_line(&out), "k3rs: --server must be an https:// URL, not \"http://x\"");
+    let out = k3rs(&["agent", "--server", "https://127.0.0.1:1", "--token", "K10abc::x:y"], &[]);
+    assert_eq!(stderr_line(&out), "k3rs: reading the token: invalid token CA hash length");
 }

@@ -1,5 +1,6 @@
 //! ControllerActor: runs the server's controllers (`k3rs_controllers::manager`: namespaces,
-//! CRDs, garbage collection, Deployments, ReplicaSets) for as long as the actor lives.
+//! CRDs, garbage collection, Deployments, ReplicaSets) and the node lifecycle check
+//! (`nodelifecycle::run`, on a timer) for as long as the actor lives.
 
 use actix::prelude::*;
 use k3rs_api::registry::SharedRegistry;
@@ -21,6 +22,9 @@ impl Actor for ControllerActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let (store, registry) = (self.store.clone(), self.registry.clone());
+        ctx.spawn(
+            k3rs_controllers::nodelifecycle::run(store.clone(), registry.clone()).into_actor(self),
+        );
         tracing::info!(actor = "ControllerActor", "controllers started");
         ctx.spawn(
             async move {

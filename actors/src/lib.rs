@@ -6,10 +6,12 @@
 //! FlannelActor and the agent's load-balancer actor as they land.
 //! Does not: parse configuration, build paths, or talk HTTP itself.
 
+pub mod agent;
 pub mod api;
 pub mod controllers;
 pub mod datastore;
 
+pub use agent::{AgentSettings, NodeAgentActor};
 pub use api::{ApiActor, ApiState};
 pub use controllers::ControllerActor;
 pub use datastore::DatastoreActor;

@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod authz;
 pub mod body;
+pub mod bootstrap;
 pub mod crd;
 pub mod defaults;
 pub mod delete;
@@ -28,6 +29,7 @@ pub mod service;
 pub mod smp;
 pub mod status;
 pub mod subresource;
+pub mod supervisor;
 pub mod table;
 pub mod version;
 pub mod watch;

@@ -203,6 +203,11 @@ impl Status {
         )
     }
 
+    /// A refusal with its own message (the supervisor's node-password check).
+    pub fn forbidden_message(message: String) -> Self {
+        Status::new(403, "Forbidden", message, None)
+    }
+
     /// A non-resource path (`/metrics`, `/admin/...`) the caller may not read.
     pub fn forbidden_path(who: &Identity, verb: &str, path: &str) -> Self {
         Status::new(

@@ -179,6 +179,10 @@ pub struct NodeArgs {
     /// Append id to node name
     #[arg(long)]
     pub with_node_id: bool,
+    /// (k3rs) Node password file, for several agents on one machine (default
+    /// /etc/rancher/node/password as root, <data-dir>/agent/etc/rancher/node/password otherwise)
+    #[arg(long, env = "K3RS_NODE_PASSWORD_FILE", value_name = "FILE")]
+    pub node_password_file: Option<PathBuf>,
     /// IPv4/IPv6 addresses to advertise for node
     #[arg(long, short = 'i', value_name = "ADDRESS")]
     pub node_ip: Vec<IpAddr>,

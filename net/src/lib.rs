@@ -9,5 +9,6 @@ pub mod kubeconfig;
 pub mod nodepass;
 pub mod pki;
 pub mod server_certs;
+pub mod supervisor;
 pub mod tls;
 pub mod token;

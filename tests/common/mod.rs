@@ -50,14 +50,28 @@ impl Server {
         Server::start_in(dir, extra)
     }
 
+    /// Start a server that runs its own agent as node `node` (its password file in the test
+    /// directory, address 127.0.0.1).
+    pub fn start_with_agent(node: &str, extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let password = dir.path().join("node/password");
+        let mut args = vec!["--node-name", node, "--node-ip", "127.0.0.1", "--node-password-file"];
+        args.push(password.to_str().unwrap());
+        args.extend_from_slice(extra);
+        Server::start_in(dir, &args)
+    }
+
+    /// Start a server in `dir`; without `--node-name` in `extra` it runs no agent.
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
         let port = free_port();
         let kubeconfig = dir.path().join("kubeconfig.yaml");
+        let agent = extra.contains(&"--node-name");
         let mut child = Command::new(K3RS)
             .args(["server", "--data-dir"])
             .arg(dir.path().join("data"))
             .args(["--https-listen-port", &port.to_string(), "--write-kubeconfig"])
             .arg(&kubeconfig)
+            .args(if agent { &[][..] } else { &["--disable-agent"][..] })
             .args(extra)
             .env("RUST_LOG", "info")
             .env_remove("K3RS_TOKEN")
@@ -126,6 +140,88 @@ impl Server {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The join token.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("server/token")).unwrap().trim().to_owned()
+    }
+}
+
+/// A running `k3rs agent` with its own data dir and password file, stopped when dropped.
+pub struct Agent {
+    pub dir: PathBuf,
+    pub name: String,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Agent {
+    /// Start `k3rs agent --server URL --token TOKEN` as node `name` at address `ip`; `dir` holds
+    /// its data dir and password file and survives restarts.
+    pub fn start(dir: &Path, name: &str, ip: &str, server: &str, token: &str) -> Agent {
+        let mut child = Command::new(K3RS)
+            .args(["agent", "--data-dir"])
+            .arg(dir.join("data"))
+            .args(["--server", server, "--token", token, "--node-name", name, "--node-ip", ip])
+            .arg("--node-password-file")
+            .arg(dir.join("node/password"))
+            .env("RUST_LOG", "info")
+            .env_remove("K3RS_TOKEN")
+            .env_remove("K3RS_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Agent { dir: dir.to_owned(), name: name.to_owned(), child, log }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// The kubeconfig the agent wrote for its node credentials.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("data/agent/kubelet.kubeconfig")
+    }
+
+    pub fn password_file(&self) -> PathBuf {
+        self.dir.join("node/password")
+    }
+
+    /// Wait for the process to end by itself; its exit code.
+    pub fn wait(mut self, limit: Duration) -> Option<i32> {
+        let status = wait_with_deadline(&mut self.child, limit);
+        status.code()
+    }
+
+    /// Stop with SIGKILL.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

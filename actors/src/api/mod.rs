@@ -7,6 +7,7 @@ mod params;
 mod resources;
 mod respond;
 mod routes;
+pub mod supervisor;
 mod watch;
 mod writes;
 
@@ -35,6 +36,8 @@ pub struct ApiState {
     pub metrics: std::sync::Arc<k3rs_api::metrics::Metrics>,
     /// `host:port` clients reach this server at, for `/api`'s `serverAddressByClientCIDRs`.
     pub server_address: String,
+    /// The supervisor endpoints agents join with (`None`: not served, e.g. in tests).
+    pub supervisor: Option<std::sync::Arc<supervisor::Supervisor>>,
 }
 
 /// The actor.

@@ -1,7 +1,12 @@
 //! Routes: the public health, version and CA endpoints, and the authenticated API behind them.
 
+use actix_web::HttpMessage;
 use actix_web::{HttpRequest, HttpResponse, web};
-use k3rs_api::{Status, authz, discovery, openapi};
+use k3rs_api::authz::NodeAccess;
+use k3rs_api::selector::Selectors;
+use k3rs_api::service::Objects;
+use k3rs_api::status::Target;
+use k3rs_api::{Identity, Status, authz, discovery, openapi};
 
 use super::ApiState;
 use super::caller::{Caller, identify};
@@ -18,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(|| async { HttpResponse::Ok().content_type("text/plain").body("pong") }),
         )
         .route("/cacerts", web::get().to(cacerts))
+        .configure(super::supervisor::configure)
         .default_service(web::to(fallback));
 }
 
@@ -73,9 +79,10 @@ async fn fallback(
         Caller::Known(who) => who,
         Caller::Rejected => return respond::status(Status::unauthorized()),
     };
-    if !authz::is_superuser(&who) {
-        let verb = req.method().as_str().to_ascii_lowercase();
-        return respond::status(Status::forbidden_path(&who, &verb, req.path()));
+    if !authz::is_superuser(&who)
+        && let Err(refused) = authorize(&state, &req, &who)
+    {
+        return respond::status(refused);
     }
     use actix_web::http::Method;
     if req.method() == Method::GET && req.path() == "/metrics" {
@@ -105,6 +112,55 @@ async fn fallback(
     );
     state.metrics.record(verb, path.resource, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// A node may create only objects named after it (its Node, its Lease); checked by the create
+/// handler once the body is read.
+#[derive(Debug, Clone)]
+pub struct NodeRestriction(pub String);
+
+/// May a caller other than a superuser make this request? Authenticated callers read
+/// discovery; nodes do what `authz::node_access` allows, with the pod checks it asks for.
+fn authorize(state: &ApiState, req: &HttpRequest, who: &Identity) -> Result<(), Status> {
+    let method = req.method().as_str();
+    let refuse_path = || Status::forbidden_path(who, &method.to_ascii_lowercase(), req.path());
+    if who.is_anonymous() {
+        return Err(refuse_path());
+    }
+    if method == "GET" && authz::is_discovery(req.path()) {
+        return Ok(());
+    }
+    let Some(node) = authz::node_of(who) else { return Err(refuse_path()) };
+    let Some(path) = k3rs_api::path::parse(req.path()) else { return Err(refuse_path()) };
+    let verb =
+        k3rs_api::metrics::verb(method, path.name.is_some(), super::params::flag(req, "watch"));
+    let refuse = || {
+        let target =
+            Target { resource: path.resource, group: path.group, name: path.name.unwrap_or("") };
+        Status::forbidden(who, verb, target, path.namespace)
+    };
+    let registry = state.registry.snapshot();
+    let objects = Objects::new(&state.store, &registry);
+    let pods = registry.get("", "v1", "pods").ok_or_else(refuse)?;
+    let allowed = match authz::node_access(node, verb, &path) {
+        NodeAccess::Allow => true,
+        NodeAccess::Deny => false,
+        NodeAccess::CreateOwn => {
+            req.extensions_mut().insert(NodeRestriction(node.to_owned()));
+            true
+        }
+        NodeAccess::PodOnNode => match objects.get(pods, path.namespace, path.name.unwrap_or("")) {
+            Ok(pod) => pod["spec"]["nodeName"].as_str() == Some(node),
+            Err(e) => e.code == 404,
+        },
+        NodeAccess::UsedByPod => {
+            let selectors = Selectors::parse(pods, Some(&format!("spec.nodeName={node}")), None)
+                .map_err(Status::bad_request)?;
+            let (items, _) = objects.list(pods, path.namespace, &selectors)?;
+            items.iter().any(|p| authz::pod_uses(p, path.resource, path.name.unwrap_or("")))
+        }
+    };
+    if allowed { Ok(()) } else { Err(refuse()) }
 }
 
 /// `/metrics` in the Prometheus text format.

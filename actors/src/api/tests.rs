@@ -52,6 +52,7 @@ async fn start(pki: &Pki, dir: &std::path::Path) -> std::net::SocketAddr {
         registry: k3rs_api::registry::SharedRegistry::new(k3rs_api::registry::Registry::builtin()),
         metrics: Arc::default(),
         server_address: addr.to_string(),
+        supervisor: None,
     };
     ApiActor::new(listener, tls, state).start();
     addr
@@ -117,9 +118,12 @@ async fn the_api_needs_a_masters_certificate() {
     // A bearer token no one issued: unauthorized.
     let (code, _) = get(addr, &pki.server_ca, None, "/api", "Authorization: Bearer nope\r\n").await;
     assert_eq!(code, 401);
-    // A verified certificate outside system:masters: forbidden.
+    // A verified certificate outside system:masters: discovery only (upstream's
+    // system:discovery), resources forbidden.
     let bob = client(&pki.client_ca, "bob", &["devs"]);
-    assert_eq!(get(addr, &pki.server_ca, Some(&bob), "/api", "").await.0, 403);
+    assert_eq!(get(addr, &pki.server_ca, Some(&bob), "/api", "").await.0, 200);
+    let (code, body) = get(addr, &pki.server_ca, Some(&bob), "/api/v1/pods", "").await;
+    assert_eq!(code, 403, "{body}");
     // system:masters passes authorization (and finds nothing there yet).
     let admin = client(&pki.client_ca, "system:admin", &["system:masters"]);
     let (code, body) = get(addr, &pki.server_ca, Some(&admin), "/nothing-here", "").await;

@@ -7,7 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::http::header::USER_AGENT;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use k3rs_api::apply::{self, Applier};
 use k3rs_api::body::{self, Encoding};
@@ -23,6 +23,7 @@ use k3rs_api::subresource::{self, Sub};
 use k3rs_api::{Status, objects};
 use serde_json::Value;
 
+use super::routes::NodeRestriction;
 use super::{ApiState, params, respond};
 
 /// What a write request is about, resolved from its path.
@@ -121,6 +122,15 @@ async fn create_inner(
         return Err(Status::method_not_allowed());
     }
     let mut obj = body(req, payload).await?;
+    if let Some(NodeRestriction(node)) = req.extensions().get::<NodeRestriction>() {
+        let name = obj["metadata"]["name"].as_str().unwrap_or("");
+        if name != node {
+            return Err(Status::forbidden_message(format!(
+                "{} \"{name}\" is forbidden: node \"{node}\" is not allowed to create {} of other nodes",
+                o.def.plural, o.def.plural
+            )));
+        }
+    }
     record(&o, manager(req).as_deref(), &Value::Null, &mut obj);
     let created =
         Objects::new(&state.store, &registry).create(o.def, o.namespace, obj, dry_run(req)).await?;

@@ -1,0 +1,211 @@
+//! NodeAgentActor: the node agent's lifecycle. Join the server (retried every 5 s while the
+//! failure is one that can pass, such as an unreachable server or a rejected node password;
+//! a refused token stops the agent), keep the credentials under the data dir, register the
+//! Node, then every 10 s renew the Lease and write the Node's status when it changed (and at
+//! least every minute). The steps are `k3rs_agent`'s; this is the timing around them.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use k3rs_agent::client::Https;
+use k3rs_agent::host::HostFacts;
+use k3rs_agent::join::{JoinRequest, Joined};
+use k3rs_agent::node::NodeSpec;
+use k3rs_agent::{AgentError, kube, node};
+use serde_json::Value;
+
+const RETRY: Duration = Duration::from_secs(5);
+const HEARTBEAT: Duration = Duration::from_secs(10);
+const REPORT: Duration = Duration::from_secs(60);
+
+/// Everything the agent is told at start.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    pub join: JoinRequest,
+    pub node: NodeSpec,
+    /// `<data-dir>/agent`: certificates and `kubelet.kubeconfig` go here.
+    pub agent_dir: PathBuf,
+    pub facts: HostFacts,
+    /// Stop the actor system when the agent cannot go on (a standalone `k3rs agent`).
+    pub exit_on_fatal: bool,
+}
+
+/// The actor.
+pub struct NodeAgentActor {
+    settings: AgentSettings,
+    api: Option<Https>,
+    node_uid: String,
+    reported: Value,
+    last_report: Option<Instant>,
+    busy: bool,
+}
+
+impl NodeAgentActor {
+    pub fn new(settings: AgentSettings) -> Self {
+        NodeAgentActor {
+            settings,
+            api: None,
+            node_uid: String::new(),
+            reported: Value::Null,
+            last_report: None,
+            busy: false,
+        }
+    }
+
+    fn join(&mut self, ctx: &mut Context<Self>) {
+        let request = self.settings.join.clone();
+        let fut = async move { k3rs_agent::join::join(&request).await };
+        ctx.spawn(fut.into_actor(self).map(|result, act, ctx| match result {
+            Ok(joined) => act.joined(joined, ctx),
+            Err(e) => act.failed("joining", e, ctx, |act, ctx| act.join(ctx)),
+        }));
+    }
+
+    fn joined(&mut self, joined: Joined, ctx: &mut Context<Self>) {
+        let node = &self.settings.node.name;
+        tracing::info!(actor = "NodeAgentActor", node = %node, apiservers = ?joined.apiservers, "joined the cluster");
+        if let Err(e) = self.keep_credentials(&joined) {
+            tracing::warn!(actor = "NodeAgentActor", node = %node, error = %e, "cannot keep the node credentials");
+        }
+        let tls = match k3rs_net::tls::client_config(
+            &joined.ca_pem,
+            Some((&joined.client.cert_pem, &joined.client.key_pem)),
+        ) {
+            Ok(tls) => tls,
+            Err(e) => {
+                return self.failed("loading the node certificate", e.into(), ctx, |a, c| a.join(c));
+            }
+        };
+        self.api = Some(Https::new(&self.settings.join.server, tls, Vec::new()));
+        self.register(ctx);
+    }
+
+    /// Write what joining gave: certificates and `kubelet.kubeconfig`.
+    fn keep_credentials(&self, joined: &Joined) -> Result<(), AgentError> {
+        let dir = &self.settings.agent_dir;
+        let io = |path: &PathBuf| {
+            let path = path.clone();
+            move |source| AgentError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let files = [
+            ("server-ca.crt", joined.ca_pem.as_str(), 0o644),
+            ("client-kubelet.crt", joined.client.cert_pem.as_str(), 0o644),
+            ("client-kubelet.key", joined.client.key_pem.as_str(), 0o600),
+            ("serving-kubelet.crt", joined.serving.cert_pem.as_str(), 0o644),
+            ("serving-kubelet.key", joined.serving.key_pem.as_str(), 0o600),
+        ];
+        for (name, contents, mode) in files {
+            let path = dir.join(name);
+            k3rs_net::server_certs::write_file(&path, contents.as_bytes(), mode)
+                .map_err(|e| AgentError::Transport(e.to_string()))?;
+        }
+        let kubeconfig = k3rs_net::kubeconfig::render(
+            &self.settings.join.server,
+            &joined.ca_pem,
+            &joined.client,
+        );
+        k3rs_net::kubeconfig::write(&dir.join("kubelet.kubeconfig"), &kubeconfig, 0o600)
+            .map_err(|e| AgentError::Transport(e.to_string()))
+    }
+
+    fn register(&mut self, ctx: &mut Context<Self>) {
+        let Some(api) = self.api.clone() else { return };
+        let wanted = node::node(&self.settings.node, &self.settings.facts);
+        let fut = async move { kube::ensure_node(&api, &wanted).await };
+        ctx.spawn(fut.into_actor(self).map(|result, act, ctx| match result {
+            Ok(stored) => {
+                act.node_uid = stored["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
+                act.reported = stored["status"].clone();
+                tracing::info!(actor = "NodeAgentActor", node = %act.settings.node.name, "node registered");
+                act.heartbeat(ctx);
+                ctx.run_interval(HEARTBEAT, |act, ctx| act.heartbeat(ctx));
+            }
+            Err(e) => act.failed("registering the node", e, ctx, |act, ctx| act.register(ctx)),
+        }));
+    }
+
+    /// Renew the Lease; write the status when it changed or a minute has passed.
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        let Some(api) = self.api.clone() else { return };
+        if self.busy {
+            return;
+        }
+        self.busy = true;
+        let now = now();
+        let name = self.settings.node.name.clone();
+        let lease = node::lease(&name, &self.node_uid, &micro_now());
+        let (spec, facts) = (self.settings.node.clone(), self.settings.facts.clone());
+        let due = self.last_report.is_none_or(|t| t.elapsed() >= REPORT);
+        let fut = async move {
+            kube::renew_lease(&api, &lease).await?;
+            let stored = kube::node(&api, &name).await?.unwrap_or(Value::Null);
+            let status = node::status(&spec, &facts, &now, &stored["status"]);
+            if due || node::status_changed(&stored["status"], &status) {
+                return kube::write_status(&api, &name, &status)
+                    .await
+                    .map(|n| Some(n["status"].clone()));
+            }
+            Ok(None)
+        };
+        ctx.spawn(fut.into_actor(self).map(|result, act, _| {
+            act.busy = false;
+            match result {
+                Ok(Some(status)) => {
+                    act.reported = status;
+                    act.last_report = Some(Instant::now());
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(actor = "NodeAgentActor", node = %act.settings.node.name, error = %e, "heartbeat failed"),
+            }
+        }));
+    }
+
+    /// Log a failure; retry `again` later when it can pass, else stop.
+    fn failed(
+        &mut self,
+        what: &str,
+        error: AgentError,
+        ctx: &mut Context<Self>,
+        again: fn(&mut Self, &mut Context<Self>),
+    ) {
+        let node = &self.settings.node.name;
+        if error.retryable() {
+            tracing::error!(actor = "NodeAgentActor", node = %node, "{error}");
+            tracing::info!(actor = "NodeAgentActor", node = %node, "{what} failed; retrying in {}s", RETRY.as_secs());
+            ctx.run_later(RETRY, again);
+        } else {
+            tracing::error!(actor = "NodeAgentActor", node = %node, "{what} failed: {error}");
+            if self.settings.exit_on_fatal {
+                eprintln!("k3rs: {what} failed: {error}");
+                System::current().stop_with_code(1);
+            }
+            ctx.stop();
+        }
+    }
+}
+
+impl Actor for NodeAgentActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        tracing::info!(actor = "NodeAgentActor", node = %self.settings.node.name, server = %self.settings.join.server, "joining");
+        self.join(ctx);
+    }
+}
+
+fn now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// `metav1.MicroTime`: RFC 3339 with microseconds.
+fn micro_now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    let micros = t.microsecond();
+    let base = t.replace_nanosecond(0).unwrap_or(t);
+    let text = base.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    format!("{}.{micros:06}Z", text.trim_end_matches('Z'))
+}

@@ -1,0 +1,110 @@
+//! `k3rs agent` (and the agent a server runs in its own process): resolve the node's identity
+//! and settings from the flags, then run the NodeAgentActor.
+
+use std::net::IpAddr;
+
+use actix::prelude::*;
+use anyhow::{Context, bail};
+use k3rs_actors::{AgentSettings, NodeAgentActor};
+use k3rs_agent::host::HostFacts;
+use k3rs_agent::identity;
+use k3rs_agent::join::JoinRequest;
+use k3rs_agent::node::{NodeSpec, parse_labels, parse_taints};
+use k3rs_config::{AgentArgs, DataDir, NodeArgs};
+use k3rs_net::token::Token;
+
+/// The settings of an agent joining `server` with `token` as the node `node` describes.
+pub fn settings(
+    node: &NodeArgs,
+    server: &str,
+    token: &str,
+    data_dir: &DataDir,
+    is_root: bool,
+    is_server: bool,
+) -> anyhow::Result<AgentSettings> {
+    let token = Token::parse(token.trim()).context("reading the token")?;
+    let password_file =
+        node.node_password_file.clone().unwrap_or_else(|| data_dir.node_password_file(is_root));
+    let facts = HostFacts::gather(data_dir.root());
+    let name = identity::node_name(
+        node.node_name.as_deref(),
+        &facts.hostname,
+        node.with_node_id,
+        &identity::id_file(&password_file),
+    )?;
+    let password = identity::node_password(&password_file)?;
+    let internal_ips =
+        if node.node_ip.is_empty() { vec![detect_ip(server)] } else { node.node_ip.clone() };
+    Ok(AgentSettings {
+        join: JoinRequest {
+            server: server.trim_end_matches('/').to_owned(),
+            token,
+            node: name.clone(),
+            password,
+            password_file,
+            node_ips: internal_ips.clone(),
+        },
+        node: NodeSpec {
+            name,
+            internal_ips,
+            external_ips: node.node_external_ip.clone(),
+            labels: parse_labels(&node.node_label)?,
+            taints: parse_taints(&node.node_taint)?,
+            server: is_server,
+            kubelet_version: k3rs_api::version::GIT_VERSION.to_owned(),
+        },
+        agent_dir: data_dir.agent_dir(),
+        facts,
+        exit_on_fatal: !is_server,
+    })
+}
+
+/// The address this host reaches `server` from (a UDP socket's local address: no packet is
+/// sent), else loopback.
+fn detect_ip(server: &str) -> IpAddr {
+    let host_port = server.trim_start_matches("https://").split('/').next().unwrap_or("");
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect(host_port)?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+}
+
+/// `k3rs agent`.
+pub fn run(args: &AgentArgs, data_dir: DataDir, is_root: bool) -> anyhow::Result<()> {
+    let Some(server) = args.server.as_deref() else {
+        bail!("--server (K3RS_URL) is required");
+    };
+    if !server.starts_with("https://") {
+        bail!("--server must be an https:// URL, not {server:?}");
+    }
+    let token = match (&args.token, &args.token_file) {
+        (Some(t), _) => t.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading --token-file {}", path.display()))?,
+        (None, None) => bail!("--token (K3RS_TOKEN) or --token-file is required"),
+    };
+    let settings = settings(&args.node, server, &token, &data_dir, is_root, false)?;
+    if args.print_config {
+        println!("{settings:#?}");
+        return Ok(());
+    }
+    let system = System::new();
+    system.block_on(async {
+        let stop = crate::server::shutdown_signal()?;
+        NodeAgentActor::new(settings).start();
+        actix::spawn(async {
+            stop.await;
+            tracing::info!("shutting down");
+            System::current().stop();
+        });
+        anyhow::Ok(())
+    })?;
+    let code = system.run_with_code().context("running the actor system")?;
+    if code != 0 {
+        bail!("the agent stopped");
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! End to end: agents join a server (real `k3rs server` and `k3rs agent` processes, the real
+//! kubectl): three nodes Ready with roles and versions; wrong tokens refused; a changed node
+//! password rejected until its Secret is deleted; a killed agent's node goes NotReady and comes
+//! back; a node's credentials cannot touch other nodes or list secrets.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Agent, Server, eventually, kubectl, require_tool};
+
+/// `name ready-status` per node.
+fn readiness(server: &Server) -> Vec<String> {
+    let path = r#"{range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}"#;
+    let (code, out) = server.k(&["get", "nodes", "-o", &format!("jsonpath={path}")]);
+    assert_eq!(code, Some(0), "{out}");
+    out.lines().map(str::to_owned).collect()
+}
+
+fn ready(server: &Server, node: &str) -> bool {
+    readiness(server).iter().any(|l| *l == format!("{node} True"))
+}
+
+#[test]
+fn a_server_and_two_agents_are_ready_nodes_with_roles_and_versions() {
+    if !require_tool("kubectl") {
+        return;
+    }
+    let server = Server::start_with_agent("server-0", &[]);
+    let dirs = tempfile::tempdir().unwrap();
+    let token = server.token();
+    let _a1 = Agent::start(&dirs.path().join("a1"), "agent-1", "127.0.0.2", &server.url(), &token);
+    let _a2 = Agent::start(&dirs.path().join("a2"), "agent-2", "127.0.0.3", &server.url(), &token);
+    eventually("three ready nodes", Duration::from_secs(60), || {
+        let r = readiness(&server);
+        (r == ["agent-1 True", "agent-2 True", "server-0 True"]).then_some(())
+    });
+    let labels =
+        |node: &str| server.k(&["get", "node", node, "-o", "jsonpath={.metadata.labels}"]).1;
+    assert!(labels("server-0").contains(r#""node-role.kubernetes.io/control-plane":"true""#));
+    assert!(labels("server-0").contains(r#""node-role.kubernetes.io/master":"true""#));
+    assert!(!labels("agent-1").contains("node-role"));
+    let (_, version) =
+        server.k(&["get", "node", "agent-1", "-o", "jsonpath={.status.nodeInfo.kubeletVersion}"]);
+    assert!(version.starts_with("v1.32."), "{version}");
+    let (_, ip) = server.k(&[
+        "get",
+        "node",
+        "agent-2",
+        "-o",
+        r#"jsonpath={.status.addresses[?(@.type=="InternalIP")].address}"#,
+    ]);
+    assert_eq!(ip, "127.0.0.3");
+    // Each node renews its Lease.
+    let (_, leases) = server.k(&["get", "leases", "-n", "kube-node-lease", "-o", "name"]);
+    assert_eq!(
+        leases,
+        "lease.coordination.k8s.io/agent-1\nlease.coordination.k8s.io/agent-2\nlease.coordination.k8s.io/server-0"
+    );
+}
+
+#[test]
+fn wrong_tokens_are_refused_and_the_node_never_appears() {
+    if !require_tool("kubectl") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let dirs = tempfile::tempdir().unwrap();
+    let token = server.token();
+    let (hash_part, _) = token.split_once("::").unwrap();
+    let wrong_secret = format!("{hash_part}::server:not-the-secret");
+    let agent =
+        Agent::start(&dirs.path().join("a"), "intruder", "127.0.0.2", &server.url(), &wrong_secret);
+    eventually("the agent to give up", Duration::from_secs(30), || {
+        agent.log().contains("refused the token").then_some(())
+    });
+    assert_eq!(agent.wait(Duration::from_secs(30)), Some(1));
+
+    let zeros = format!("K10{}::server:whatever", "0".repeat(64));
+    let agent =
+        Agent::start(&dirs.path().join("b"), "intruder", "127.0.0.2", &server.url(), &zeros);
+    eventually("the CA mismatch", Duration::from_secs(30), || {
+        agent
+            .log()
+            .contains("token CA hash does not match the Cluster CA certificate hash")
+            .then_some(())
+    });
+    assert_eq!(agent.wait(Duration::from_secs(30)), Some(1));
+    let (_, nodes) = server.k(&["get", "nodes", "-o", "name"]);
+    assert_eq!(nodes, "", "no node joined");
+    let (_, secrets) = server.k(&["get", "secrets", "-n", "kube-system", "-o", "name"]);
+    assert!(!secrets.contains("intruder"), "no credentials stored: {secrets}");
+}
+
+#[test]
+fn a_killed_agent_goes_not_ready_and_a_changed_password_waits_for_its_secret() {
+    if !require_tool("kubectl") {
+        return;
+    }
+    let server = Server::start(&[]);
+    let dirs = tempfile::tempdir().unwrap();
+    let dir = dirs.path().join("a1");
+    let token = server.token();
+    let agent = Agent::start(&dir, "agent-1", "127.0.0.2", &server.url(), &token);
+    eventually("agent-1 ready", Duration::from_secs(30), || {
+        ready(&server, "agent-1").then_some(())
+    });
+
+    // A node's credentials reach only what the node needs.
+    let as_node = |args: &[&str]| {
+        let out = kubectl(&agent.kubeconfig(), dirs.path(), args);
+        common::text(&out)
+    };
+    let denied = as_node(&["get", "secrets", "-A"]);
+    assert!(denied.contains("Error from server (Forbidden)"), "{denied}");
+    let denied = as_node(&["label", "node", "agent-1", "by-node=yes", "--dry-run=server"]);
+    assert!(!denied.contains("Forbidden"), "its own node: {denied}");
+    let other = as_node(&["annotate", "ns", "default", "x=y"]);
+    assert!(other.contains("Error from server (Forbidden)"), "{other}");
+
+    agent.kill();
+    eventually("agent-1 not ready", Duration::from_secs(70), || {
+        readiness(&server).contains(&"agent-1 Unknown".to_owned()).then_some(())
+    });
+    let (_, taints) = server.k(&["get", "node", "agent-1", "-o", "jsonpath={.spec.taints[*].key}"]);
+    assert!(taints.contains("node.kubernetes.io/unreachable"), "{taints}");
+
+    std::fs::write(dir.join("node/password"), "0123456789abcdef0123456789abcdef\n").unwrap();
+    let agent = Agent::start(&dir, "agent-1", "127.0.0.2", &server.url(), &token);
+    let rejected = "Node password rejected, duplicate hostname or contents of";
+    eventually("the password rejection", Duration::from_secs(30), || {
+        agent.log().contains(rejected).then_some(())
+    });
+    assert!(agent.log().contains("try enabling a unique node name with the --with-node-id flag"));
+    assert!(!ready(&server, "agent-1"));
+
+    let secret = ["delete", "secret", "-n", "kube-system", "agent-1.node-password.k3rs"];
+    assert_eq!(server.k(&secret).0, Some(0));
+    eventually("agent-1 ready again", Duration::from_secs(60), || {
+        ready(&server, "agent-1").then_some(())
+    });
+    eventually("the unreachable taint removed", Duration::from_secs(30), || {
+        let (_, t) = server.k(&["get", "node", "agent-1", "-o", "jsonpath={.spec.taints}"]);
+        (!t.contains("unreachable")).then_some(())
+    });
+}
