@@ -32,7 +32,7 @@ fn a_server_and_two_agents_are_ready_nodes_with_roles_and_versions() {
     let dirs = tempfile::tempdir().unwrap();
     let token = server.token();
     let _a1 = Agent::start(&dirs.path().join("a1"), "agent-1", "127.0.0.2", &server.url(), &token);
-    let _a2 = Agent::start(&dirs.path().join("a2"), "agent-2", "127.0.0.3", &server.url(), &token);
+    let a2 = Agent::start(&dirs.path().join("a2"), "agent-2", "127.0.0.3", &server.url(), &token);
     eventually("three ready nodes", Duration::from_secs(60), || {
         let r = readiness(&server);
         (r == ["agent-1 True", "agent-2 True", "server-0 True"]).then_some(())
@@ -59,6 +59,28 @@ fn a_server_and_two_agents_are_ready_nodes_with_roles_and_versions() {
         leases,
         "lease.coordination.k8s.io/agent-1\nlease.coordination.k8s.io/agent-2\nlease.coordination.k8s.io/server-0"
     );
+
+    // A removed node takes its password Secret and Lease with it.
+    let secrets = || server.k(&["get", "secrets", "-n", "kube-system", "-o", "name"]).1;
+    eventually("the password secret owned by its node", Duration::from_secs(20), || {
+        let (_, owner) = server.k(&[
+            "get",
+            "secret",
+            "-n",
+            "kube-system",
+            "agent-2.node-password.k3rs",
+            "-o",
+            "jsonpath={.metadata.ownerReferences[0].kind}",
+        ]);
+        (owner == "Node").then_some(())
+    });
+    a2.kill();
+    assert_eq!(server.k(&["delete", "node", "agent-2"]).0, Some(0));
+    eventually("agent-2's secret and lease gone", Duration::from_secs(20), || {
+        let (_, leases) = server.k(&["get", "leases", "-n", "kube-node-lease", "-o", "name"]);
+        (!secrets().contains("agent-2") && !leases.contains("agent-2")).then_some(())
+    });
+    assert!(secrets().contains("agent-1.node-password.k3rs"));
 }
 
 #[test]

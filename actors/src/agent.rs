@@ -74,7 +74,8 @@ impl NodeAgentActor {
         ) {
             Ok(tls) => tls,
             Err(e) => {
-                return self.failed("loading the node certificate", e.into(), ctx, |a, c| a.join(c));
+                return self
+                    .failed("loading the node certificate", e.into(), ctx, |a, c| a.join(c));
             }
         };
         self.api = Some(Https::new(&self.settings.join.server, tls, Vec::new()));
