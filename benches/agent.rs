@@ -47,14 +47,17 @@ fn main() {
                 let (code, body) = request(&mut conn, "GET", &path, b"").await;
                 if code == 200 {
                     let node: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                    let ready = node["status"]["conditions"]
-                        .as_array()
-                        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+                    let ready = node["status"]["conditions"].as_array().is_some_and(|c| {
+                        c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True")
+                    });
                     if ready {
                         return started.elapsed();
                     }
                 }
-                assert!(started.elapsed() < Duration::from_secs(60), "bench-{i} never became Ready");
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "bench-{i} never became Ready"
+                );
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         });

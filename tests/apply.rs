@@ -187,6 +187,14 @@ fn wait_describe_and_cluster_info_work() {
         assert!(described.contains(line), "{line:?} in {described}");
     }
     assert!(described.contains("Replicas:               1 desired"), "{described}");
+    // The controllers' events show under the object, as upstream's do.
+    eventually("the scaling event", Duration::from_secs(20), || {
+        let (_, d) = k(&["describe", "deploy/web"]);
+        (d.contains("ScalingReplicaSet") && d.contains("deployment-controller")).then_some(())
+    });
+    let (_, events) =
+        k(&["get", "events", "--field-selector", "reason=SuccessfulCreate", "-o", "name"]);
+    assert!(!events.is_empty(), "the ReplicaSet's pod creation is recorded");
 
     let (code, info) = k(&["cluster-info"]);
     assert_eq!(code, Some(0), "{info}");

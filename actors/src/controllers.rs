@@ -25,6 +25,9 @@ impl Actor for ControllerActor {
         ctx.spawn(
             k3rs_controllers::nodelifecycle::run(store.clone(), registry.clone()).into_actor(self),
         );
+        ctx.spawn(
+            k3rs_controllers::events::run_expiry(store.clone(), registry.clone()).into_actor(self),
+        );
         tracing::info!(actor = "ControllerActor", "controllers started");
         ctx.spawn(
             async move {

@@ -14,6 +14,7 @@ pub mod crd;
 pub mod defaults;
 pub mod delete;
 pub mod discovery;
+pub mod event;
 pub mod fieldset;
 pub mod identity;
 pub mod managed;

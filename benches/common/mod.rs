@@ -67,7 +67,6 @@ pub async fn request(
     (code, buf[header_end..header_end + length].to_vec())
 }
 
-
 pub fn start_server(dir: &std::path::Path, port: u16) -> (Child, Duration) {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_k3rs"))
@@ -108,7 +107,6 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
-
 
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {

@@ -9,6 +9,9 @@ use k3rs_api::service::Objects;
 use k3rs_api::subresource::{self, Sub};
 use serde_json::{Map, Value, json};
 
+use k3rs_api::event::{EventSpec, EventType};
+
+use crate::events;
 use crate::manager::{Outcome, unless_gone};
 use crate::work::{controller_of, terminating};
 
@@ -226,7 +229,11 @@ pub async fn reconcile(
                 .create(rs_def, Some(namespace), new_replicaset(&deploy, &hash, next), false)
                 .await
             {
-                Ok(rs) => rs,
+                Ok(rs) => {
+                    scaled(&objects, &deploy, &rs, 0, rs["spec"]["replicas"].as_i64().unwrap_or(0))
+                        .await;
+                    rs
+                }
                 Err(s) if s.code == 409 || s.code == 403 => return Ok(Outcome::Later),
                 Err(s) => return Err(s),
             }
@@ -235,7 +242,8 @@ pub async fn reconcile(
     let mut changed = !all.iter().any(|rs| rs["metadata"]["uid"] == new_rs["metadata"]["uid"]);
     if !paused {
         let new_name = new_rs["metadata"]["name"].as_str().unwrap_or("").to_owned();
-        changed |= set_replicas(&objects, rs_def, namespace, &new_rs, replicas(&deploy)).await?;
+        changed |=
+            set_replicas(&objects, rs_def, namespace, &deploy, &new_rs, replicas(&deploy)).await?;
         let mut budget = old_budget(&deploy, &new_rs);
         let mut olds: Vec<&Value> =
             all.iter().filter(|rs| rs["metadata"]["name"] != new_name.as_str()).collect();
@@ -243,7 +251,7 @@ pub async fn reconcile(
         for old in olds {
             let keep = replicas(old).min(budget);
             budget -= keep;
-            changed |= set_replicas(&objects, rs_def, namespace, old, keep).await?;
+            changed |= set_replicas(&objects, rs_def, namespace, &deploy, old, keep).await?;
         }
     }
     // Read the ReplicaSets again only if this pass changed them.
@@ -268,16 +276,19 @@ pub async fn reconcile(
     Ok(Outcome::Done)
 }
 
-/// Scale ReplicaSet `rs` (as last read) to `n`; says whether it wrote.
+/// Scale ReplicaSet `rs` (as last read) to `n`, recording it on the Deployment as upstream
+/// does; says whether it wrote.
 async fn set_replicas(
     objects: &Objects<'_>,
     rs_def: &k3rs_api::registry::ResourceDef,
     namespace: &str,
+    deploy: &Value,
     rs: &Value,
     n: i64,
 ) -> Result<bool, Status> {
     let Some(name) = rs["metadata"]["name"].as_str() else { return Ok(false) };
-    if rs["spec"]["replicas"].as_i64() == Some(n) {
+    let before = rs["spec"]["replicas"].as_i64().unwrap_or(0);
+    if before == n {
         return Ok(false);
     }
     let result = objects
@@ -287,7 +298,28 @@ async fn set_replicas(
             Ok((w, false))
         })
         .await;
-    Ok(unless_gone(result)?.is_some())
+    let wrote = unless_gone(result)?.is_some();
+    if wrote {
+        scaled(objects, deploy, rs, before, n).await;
+    }
+    Ok(wrote)
+}
+
+/// Record on the Deployment that ReplicaSet `rs` went from `before` to `n` replicas.
+async fn scaled(objects: &Objects<'_>, deploy: &Value, rs: &Value, before: i64, n: i64) {
+    if before == n {
+        return;
+    }
+    let name = rs["metadata"]["name"].as_str().unwrap_or_default();
+    let direction = if n > before { "up" } else { "down" };
+    let spec = EventSpec {
+        kind: EventType::Normal,
+        reason: "ScalingReplicaSet",
+        message: format!("Scaled {direction} replica set {name} from {before} to {n}"),
+        component: "deployment-controller",
+        host: None,
+    };
+    events::record(objects, deploy, spec).await;
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 pub mod crd;
 pub mod deployment;
+pub mod events;
 pub mod gc;
 pub mod manager;
 pub mod namespace;

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use k3rs_api::event::{EventSpec, EventType};
 use k3rs_api::registry::SharedRegistry;
 use k3rs_api::selector::Selectors;
 use k3rs_api::service::Objects;
@@ -124,6 +125,14 @@ pub async fn check(objects: &Objects<'_>) -> Result<(), k3rs_api::Status> {
         let add = change == Change::Unreachable;
         if add {
             tracing::warn!("node stopped posting status: marking it unreachable");
+            let spec = EventSpec {
+                kind: EventType::Normal,
+                reason: "NodeNotReady",
+                message: format!("Node {name} status is now: NodeNotReady"),
+                component: "node-controller",
+                host: None,
+            };
+            crate::events::record(objects, node, spec).await;
             objects
                 .update_with(nodes, None, name, Sub::Status, false, |n| {
                     let mut n = n.clone();

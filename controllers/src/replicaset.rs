@@ -3,11 +3,13 @@
 
 use k3rs_api::Status;
 use k3rs_api::delete::DeleteOptions;
+use k3rs_api::event::{EventSpec, EventType};
 use k3rs_api::selector::Selectors;
 use k3rs_api::service::Objects;
 use k3rs_api::subresource::{self, Sub};
 use serde_json::{Value, json};
 
+use crate::events;
 use crate::manager::{Outcome, unless_gone};
 use crate::work::{controller_of, terminating};
 
@@ -94,6 +96,16 @@ pub fn status(rs: &Value, pods: &[Value]) -> Value {
 }
 
 /// Bring ReplicaSet `namespace/name` to its replica count and report its status.
+fn normal(reason: &str, message: String) -> EventSpec<'_> {
+    EventSpec {
+        kind: EventType::Normal,
+        reason,
+        message,
+        component: "replicaset-controller",
+        host: None,
+    }
+}
+
 pub async fn reconcile(
     objects: Objects<'_>,
     namespace: &str,
@@ -126,7 +138,11 @@ pub async fn reconcile(
         let n = (want - owned.len()).min(MAX_CREATES_PER_PASS);
         for _ in 0..n {
             match objects.create(pod_def, Some(namespace), pod_for(&rs), false).await {
-                Ok(_) => {}
+                Ok(pod) => {
+                    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+                    let message = format!("Created pod: {name}");
+                    events::record(&objects, &rs, normal("SuccessfulCreate", message)).await;
+                }
                 // A terminating namespace refuses new pods; nothing to do then.
                 Err(s) if s.code == 403 => return Ok(Outcome::Done),
                 Err(s) => return Err(s),
@@ -137,11 +153,15 @@ pub async fn reconcile(
         }
     } else if owned.len() > want {
         for victim in pick_victims(&owned, owned.len() - want) {
-            unless_gone(
+            let gone = unless_gone(
                 objects
                     .delete(pod_def, Some(namespace), &victim, &DeleteOptions::default(), false)
                     .await,
             )?;
+            if gone.is_some() {
+                let message = format!("Deleted pod: {victim}");
+                events::record(&objects, &rs, normal("SuccessfulDelete", message)).await;
+            }
         }
     }
     // Status counts what exists now (read again only if this pass changed the pods); later pod
