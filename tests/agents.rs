@@ -53,6 +53,13 @@ fn a_server_and_two_agents_are_ready_nodes_with_roles_and_versions() {
         r#"jsonpath={.status.addresses[?(@.type=="InternalIP")].address}"#,
     ]);
     assert_eq!(ip, "127.0.0.3");
+    // The admin summary counts them.
+    let (code, status) = server.k(&["get", "--raw", "/admin/status"]);
+    assert_eq!(code, Some(0), "{status}");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["nodes"]["ready"], serde_json::json!(["agent-1", "agent-2", "server-0"]));
+    assert_eq!(status["servers"][0], format!("127.0.0.1:{}", server.port));
+    assert_eq!(status["datastore"]["backend"], "sled");
     // Each node renews its Lease.
     let (_, leases) = server.k(&["get", "leases", "-n", "kube-node-lease", "-o", "name"]);
     assert_eq!(

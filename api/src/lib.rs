@@ -6,6 +6,7 @@
 //! Does not: serve HTTP or know actix (the ApiActor in `k3rs-actors` does), or touch storage
 //! other than through `k3rs-store`'s `Datastore`.
 
+pub mod admin;
 pub mod apply;
 pub mod authz;
 pub mod body;

@@ -88,6 +88,9 @@ async fn fallback(
     if req.method() == Method::GET && req.path() == "/metrics" {
         return metrics(&state);
     }
+    if req.method() == Method::GET && req.path() == "/admin/status" {
+        return admin_status(&state);
+    }
     if req.method() == Method::GET
         && let Some(found) = discovery(&state, &req)
     {
@@ -161,6 +164,34 @@ fn authorize(state: &ApiState, req: &HttpRequest, who: &Identity) -> Result<(), 
         }
     };
     if allowed { Ok(()) } else { Err(refuse()) }
+}
+
+/// `/admin/status`: servers, the datastore's figures, nodes by their Ready condition.
+fn admin_status(state: &ApiState) -> HttpResponse {
+    let registry = state.registry.snapshot();
+    let objects = Objects::new(&state.store, &registry);
+    let get = |plural| registry.get("", "v1", plural);
+    let servers = get("endpoints")
+        .and_then(|d| objects.get(d, Some("default"), "kubernetes").ok())
+        .map(|e| k3rs_api::bootstrap::apiserver_addresses(&e))
+        .unwrap_or_default();
+    let nodes = get("nodes")
+        .and_then(|d| objects.list(d, None, &Selectors::default()).ok())
+        .map(|(items, _)| items)
+        .unwrap_or_default();
+    let stats = state.store.writer_stats();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let commits = load(&stats.batches);
+    let figures = k3rs_api::admin::DatastoreFigures {
+        backend: state.store.backend_name(),
+        revision: state.store.current_revision(),
+        commits,
+        writes: load(&stats.writes),
+        mean_commit_ms: load(&stats.commit_micros) as f64 / 1000.0 / commits.max(1) as f64,
+        last_commit_ms: load(&stats.last_commit_micros) as f64 / 1000.0,
+        failure: state.store.failure(),
+    };
+    HttpResponse::Ok().json(k3rs_api::admin::status(&servers, &figures, &nodes))
 }
 
 /// `/metrics` in the Prometheus text format.
