@@ -10,23 +10,6 @@ use std::time::Duration;
 
 use common::{Server, eventually, require_tool};
 
-const DEPLOYMENT: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 3
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: nginx
-        image: nginx:1.25
-";
-
 fn lines(out: &str) -> Vec<String> {
     out.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect()
 }
@@ -38,7 +21,7 @@ fn deployments_make_replicasets_make_pods_and_deletes_cascade() {
     }
     let server = Server::start(&[]);
     let file = server.dir.path().join("deploy.yaml");
-    std::fs::write(&file, DEPLOYMENT).unwrap();
+    std::fs::write(&file, common::deployment(3)).unwrap();
     let file = file.to_str().unwrap();
     let k = |args: &[&str]| server.k(args);
     let names = |what: &str| lines(&k(&["get", what, "-o", "name"]).1);
@@ -123,7 +106,7 @@ fn deleting_a_namespace_deletes_its_contents_first() {
         &file,
         format!(
             "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n---\n{}",
-            DEPLOYMENT.replace("  name: web\n", "  name: web\n  namespace: team\n")
+            common::deployment(3).replace("  name: web\n", "  name: web\n  namespace: team\n")
         ),
     )
     .unwrap();

@@ -42,6 +42,7 @@ pub fn apply(def: &ResourceDef, obj: &mut Value) {
                 or_insert(ru, "maxSurge", json!("25%"));
             }
         }
+        ("", "Secret") => or_insert(obj, "type", json!("Opaque")),
         ("apps", "ReplicaSet" | "StatefulSet" | "DaemonSet") => workload(obj),
         ("batch", "Job") => {
             let Some(spec) = obj.pointer_mut("/spec").filter(|s| s.is_object()) else { return };
@@ -209,5 +210,8 @@ mod tests {
         apply(r.get("", "v1", "services").unwrap(), &mut s);
         assert_eq!(s["spec"]["ports"][0], json!({"port": 80, "protocol": "TCP", "targetPort": 80}));
         assert_eq!(s["spec"]["type"], "ClusterIP");
+        let mut secret = json!({"data": {}});
+        apply(r.get("", "v1", "secrets").unwrap(), &mut secret);
+        assert_eq!(secret["type"], "Opaque");
     }
 }

@@ -281,3 +281,25 @@ pub fn eventually<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Opt
         std::thread::park_timeout(Duration::from_millis(50));
     }
 }
+
+/// A Deployment `web` of `replicas` nginx pods, as YAML.
+pub fn deployment(replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.25
+"
+    )
+}
