@@ -132,6 +132,7 @@ pub fn resources(crd: &Value) -> Vec<ResourceDef> {
             }
             def.printer_columns =
                 v["additionalPrinterColumns"].as_array().cloned().unwrap_or_default();
+            def.schema = v["schema"].get("openAPIV3Schema").cloned();
             Some(def)
         })
         .collect()

@@ -13,6 +13,21 @@ fn or_insert(obj: &mut Value, key: &str, value: Value) {
     }
 }
 
+/// A Secret's `stringData` is write-only: merged into `data` (base64), over what `data` had.
+fn string_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(map) = secret.as_object_mut() else { return };
+    let Some(Value::Object(strings)) = map.remove("stringData") else { return };
+    let data = map.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    for (k, v) in strings {
+        let text = v.as_str().unwrap_or_default();
+        data[k.as_str()] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+    }
+}
+
 /// Fill in the defaults of `def`'s kind.
 pub fn apply(def: &ResourceDef, obj: &mut Value) {
     match (def.group.as_str(), def.kind.as_str()) {
@@ -42,7 +57,10 @@ pub fn apply(def: &ResourceDef, obj: &mut Value) {
                 or_insert(ru, "maxSurge", json!("25%"));
             }
         }
-        ("", "Secret") => or_insert(obj, "type", json!("Opaque")),
+        ("", "Secret") => {
+            or_insert(obj, "type", json!("Opaque"));
+            string_data(obj);
+        }
         ("apps", "ReplicaSet" | "StatefulSet" | "DaemonSet") => workload(obj),
         ("batch", "Job") => {
             let Some(spec) = obj.pointer_mut("/spec").filter(|s| s.is_object()) else { return };
@@ -210,8 +228,10 @@ mod tests {
         apply(r.get("", "v1", "services").unwrap(), &mut s);
         assert_eq!(s["spec"]["ports"][0], json!({"port": 80, "protocol": "TCP", "targetPort": 80}));
         assert_eq!(s["spec"]["type"], "ClusterIP");
-        let mut secret = json!({"data": {}});
+        let mut secret = json!({"data": {"a": "eA==", "b": "eQ=="}, "stringData": {"b": "value"}});
         apply(r.get("", "v1", "secrets").unwrap(), &mut secret);
         assert_eq!(secret["type"], "Opaque");
+        assert_eq!(secret["data"], json!({"a": "eA==", "b": "dmFsdWU="}));
+        assert!(secret.get("stringData").is_none());
     }
 }

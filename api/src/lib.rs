@@ -16,6 +16,7 @@ pub mod defaults;
 pub mod delete;
 pub mod discovery;
 pub mod event;
+pub mod fields;
 pub mod fieldset;
 pub mod identity;
 pub mod managed;

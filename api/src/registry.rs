@@ -33,6 +33,8 @@ pub struct ResourceDef {
     pub printer_columns: Vec<serde_json::Value>,
     /// Defined by a CRD (no strategic merge metadata; served as the CRD says).
     pub custom: bool,
+    /// A custom resource's `openAPIV3Schema` (fields it knows; unknown ones are pruned).
+    pub schema: Option<serde_json::Value>,
 }
 
 impl ResourceDef {
@@ -82,6 +84,7 @@ fn def(
         subresources: Vec::new(),
         printer_columns: Vec::new(),
         custom: false,
+        schema: None,
     }
 }
 

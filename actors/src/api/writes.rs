@@ -4,6 +4,7 @@
 //! `k3rs_api::service::Objects`. Each handler is a `Result<_, Status>` function; the error
 //! becomes a response in one place (`respond`).
 
+use actix_web::HttpResponseBuilder;
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::http::header::USER_AGENT;
@@ -12,6 +13,7 @@ use futures_util::StreamExt;
 use k3rs_api::apply::{self, Applier};
 use k3rs_api::body::{self, Encoding};
 use k3rs_api::delete::DeleteOptions;
+use k3rs_api::fields::{self, FieldValidation};
 use k3rs_api::managed;
 use k3rs_api::patch::{self, PatchType};
 use k3rs_api::path::ResourcePath;
@@ -83,6 +85,32 @@ fn dry_run(req: &HttpRequest) -> bool {
     params::get(req, "dryRun").is_some_and(|v| v == "All")
 }
 
+/// `?fieldValidation=`.
+fn validation(req: &HttpRequest) -> Result<FieldValidation, Status> {
+    FieldValidation::parse(params::get(req, "fieldValidation").as_deref())
+}
+
+/// Check a main-resource body's fields (subresource bodies are views, not checked).
+fn check_fields(
+    o: &Object<'_>,
+    mode: FieldValidation,
+    obj: &mut Value,
+) -> Result<Vec<String>, Status> {
+    if o.sub != Sub::Main {
+        return Ok(Vec::new());
+    }
+    fields::check(o.def, obj, mode)
+}
+
+/// A response with one `Warning` header per warning, as upstream sends them.
+fn with_warnings(mut res: HttpResponseBuilder, warnings: &[String]) -> HttpResponseBuilder {
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::Value::String(w.clone()));
+        res.append_header(("Warning", text));
+    }
+    res
+}
+
 /// The field manager the request names (`?fieldManager=`, else its user agent).
 fn manager(req: &HttpRequest) -> Option<String> {
     let agent = req.headers().get(USER_AGENT).and_then(|v| v.to_str().ok());
@@ -121,7 +149,9 @@ async fn create_inner(
     if o.name.is_some() || o.sub != Sub::Main {
         return Err(Status::method_not_allowed());
     }
+    let mode = validation(req)?;
     let mut obj = body(req, payload).await?;
+    let warnings = check_fields(&o, mode, &mut obj)?;
     if let Some(NodeRestriction(node)) = req.extensions().get::<NodeRestriction>() {
         let name = obj["metadata"]["name"].as_str().unwrap_or("");
         if name != node {
@@ -134,7 +164,7 @@ async fn create_inner(
     record(&o, manager(req).as_deref(), &Value::Null, &mut obj);
     let created =
         Objects::new(&state.store, &registry).create(o.def, o.namespace, obj, dry_run(req)).await?;
-    Ok(HttpResponse::Created().json(created))
+    Ok(with_warnings(HttpResponse::Created(), &warnings).json(created))
 }
 
 pub async fn replace(
@@ -155,7 +185,9 @@ async fn replace_inner(
     let registry = state.registry.snapshot();
     let o = Object::resolve(&registry, path)?;
     let name = o.name()?;
-    let obj = body(req, payload).await?;
+    let mode = validation(req)?;
+    let mut obj = body(req, payload).await?;
+    let warnings = check_fields(&o, mode, &mut obj)?;
     let manager = manager(req);
     // A replace states the whole object: one attempt, conditional on its resourceVersion if any.
     let stored = Objects::new(&state.store, &registry)
@@ -165,7 +197,7 @@ async fn replace_inner(
             Ok((next, true))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(stored))
+    Ok(with_warnings(HttpResponse::Ok(), &warnings).json(stored))
 }
 
 /// `PATCH`: apply the patch to the current object (or to its subresource's view), retrying
@@ -194,22 +226,25 @@ async fn patch_inner(
     if kind == PatchType::Strategic && o.def.custom {
         return Err(Status::unsupported_media_type(media));
     }
+    let mode = validation(req)?;
     let patch_body = body(req, payload).await?;
     if kind == PatchType::Apply {
-        return server_side_apply(state, req, &registry, &o, name, patch_body).await;
+        return server_side_apply(state, req, &registry, &o, name, patch_body, mode).await;
     }
     let manager = manager(req);
+    let warnings = std::cell::RefCell::new(Vec::new());
     let stored = Objects::new(&state.store, &registry)
         .update_with(o.def, o.namespace, name, o.sub, dry_run(req), |existing| {
             let base = subresource::view(o.sub, existing.clone());
-            let patched = patch::apply(kind, &base, &patch_body)?;
+            let mut patched = patch::apply(kind, &base, &patch_body)?;
+            *warnings.borrow_mut() = check_fields(&o, mode, &mut patched)?;
             let pinned = patch::precondition(&patched, &base).is_some();
             let mut next = subresource::merge_write(o.def, o.sub, existing, patched)?;
             record(&o, manager.as_deref(), existing, &mut next);
             Ok((next, pinned))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(stored))
+    Ok(with_warnings(HttpResponse::Ok(), &warnings.into_inner()).json(stored))
 }
 
 /// Server-side apply: update the object with the configuration (200), or create it (201).
@@ -219,11 +254,13 @@ async fn server_side_apply(
     registry: &Registry,
     o: &Object<'_>,
     name: &str,
-    config: Value,
+    mut config: Value,
+    mode: FieldValidation,
 ) -> Result<HttpResponse, Status> {
     if o.sub != Sub::Main {
         return Err(Status::method_not_allowed());
     }
+    let warnings = check_fields(o, mode, &mut config)?;
     let manager = params::get(req, "fieldManager")
         .filter(|m| !m.is_empty())
         .ok_or_else(|| Status::bad_request("fieldManager is required for apply requests".into()))?;
@@ -248,12 +285,12 @@ async fn server_side_apply(
             .await
         {
             Err(e) if e.code == 404 && e.reason == "NotFound" => {}
-            done => return Ok(HttpResponse::Ok().json(done?)),
+            done => return Ok(with_warnings(HttpResponse::Ok(), &warnings).json(done?)),
         }
         let obj = apply::create(o.def, &config, &who);
         match service.create(o.def, o.namespace, obj, dry_run(req)).await {
             Err(e) if e.code == 409 && e.reason == "AlreadyExists" => continue,
-            done => return Ok(HttpResponse::Created().json(done?)),
+            done => return Ok(with_warnings(HttpResponse::Created(), &warnings).json(done?)),
         }
     }
     Err(Status::conflict(Target { resource: &o.def.plural, group: &o.def.group, name }))

@@ -11,7 +11,10 @@
 //! `omitempty` value is dropped, a message present on the wire is emitted (an empty one as
 //! `{}`), a zero `metav1.Time` is `null`, absent repeated and map fields are absent.
 
+mod known;
 mod schema;
+
+pub use known::unknown_fields;
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
