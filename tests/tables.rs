@@ -121,6 +121,13 @@ fn nodes_workloads_and_services_print_upstreams_columns() {
         Some(0)
     );
     assert_eq!(grid(&k(&["get", "cm", "cfg"]).1)[1][..2], ["cfg", "2"]);
+    assert_eq!(k(&["label", "cm", "cfg", "tier=web"]).0, Some(0));
+    let g = grid(&k(&["get", "cm", "cfg", "--show-labels"]).1);
+    assert_eq!(g[0], ["NAME", "DATA", "AGE", "LABELS"]);
+    assert_eq!(g[1][3], "tier=web");
+    let (_, json) = k(&["get", "cm", "cfg", "-o", "json"]);
+    let obj: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!((obj["kind"].as_str(), obj["data"]["b"].as_str()), (Some("ConfigMap"), Some("2")));
     assert_eq!(k(&["create", "secret", "generic", "s", "--from-literal=a=1"]).0, Some(0));
     assert_eq!(grid(&k(&["get", "secret", "s"]).1)[1][..3], ["s", "Opaque", "1"]);
     let (_, events) = k(&["get", "events"]);
