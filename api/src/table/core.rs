@@ -385,7 +385,7 @@ mod tests {
                 json!("p"),
                 json!("1/2"),
                 json!("CrashLoopBackOff"),
-                json!("2 (2m0s ago)"),
+                json!("2 (2m ago)"),
                 json!("60m"),
                 json!("10.42.0.5"),
                 json!("n1"),

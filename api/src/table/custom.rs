@@ -79,7 +79,7 @@ mod tests {
                          "spec": {"cronSpec": "*/5 * * * *", "replicas": 2}});
         let now = super::super::parse_time(Some("2026-01-01T00:05:00Z")).unwrap();
         let cells: Vec<Value> = cols.iter().map(|c| c.value(&obj, now)).collect();
-        assert_eq!(cells, [json!("c"), json!("*/5 * * * *"), json!(2), json!("5m0s")]);
+        assert_eq!(cells, [json!("c"), json!("*/5 * * * *"), json!(2), json!("5m")]);
         let bare = json!({"metadata": {"name": "d"}});
         assert_eq!(cols[1].value(&bare, now), Value::Null);
     }

@@ -184,22 +184,28 @@ pub fn table(
     })
 }
 
-/// Ages as kubectl shows them (`45s`, `3m20s`, `5h0m`, `3d`), after upstream's `HumanDuration`.
+/// Ages as kubectl shows them (`45s`, `3m20s`, `3m`, `5h`, `3d2h`), after upstream's
+/// `duration.HumanDuration`: a zero remainder is left out, and a time more than a second in the
+/// future is `<invalid>`.
 pub fn human_duration(seconds: i64) -> String {
+    if seconds < -1 {
+        return "<invalid>".to_owned();
+    }
     let s = seconds.max(0);
-    let (m, h, d) = (s / 60, s / 3600, s / 86400);
+    let (m, h) = (s / 60, s / 3600);
+    let d = h / 24;
+    let with = |big: i64, unit: &str, small: i64, small_unit: &str| {
+        if small == 0 { format!("{big}{unit}") } else { format!("{big}{unit}{small}{small_unit}") }
+    };
     match s {
         _ if s < 120 => format!("{s}s"),
-        _ if m < 10 => format!("{m}m{}s", s % 60),
-        _ if h < 3 => format!("{m}m"),
-        _ if h < 8 => format!("{h}h{}m", m % 60),
+        _ if m < 10 => with(m, "m", s % 60, "s"),
+        _ if m < 180 => format!("{m}m"),
+        _ if h < 8 => with(h, "h", m % 60, "m"),
         _ if h < 48 => format!("{h}h"),
-        _ if h < 24 * 8 => {
-            let rest = h % 24;
-            if rest == 0 { format!("{d}d") } else { format!("{d}d{rest}h") }
-        }
+        _ if h < 24 * 8 => with(d, "d", h % 24, "h"),
         _ if h < 24 * 365 * 2 => format!("{d}d"),
-        _ if h < 24 * 365 * 8 => format!("{}y{}d", d / 365, d % 365),
+        _ if h < 24 * 365 * 8 => with(d / 365, "y", d % 365, "d"),
         _ => format!("{}y", d / 365),
     }
 }
@@ -233,7 +239,7 @@ mod tests {
             "9",
             now,
         );
-        assert_eq!(t["rows"][0]["cells"], json!(["default", "Active", "5h0m"]));
+        assert_eq!(t["rows"][0]["cells"], json!(["default", "Active", "5h"]));
         assert_eq!(t["rows"][0]["object"]["metadata"]["uid"], "u1");
         assert_eq!(t["columnDefinitions"][1]["name"], "Status");
         assert_eq!(t["metadata"]["resourceVersion"], "9");
@@ -241,13 +247,19 @@ mod tests {
 
     #[test]
     fn ages_read_like_kubectls() {
+        assert_eq!(human_duration(-5), "<invalid>");
+        assert_eq!(human_duration(-1), "0s");
         assert_eq!(human_duration(45), "45s");
+        assert_eq!(human_duration(180), "3m");
         assert_eq!(human_duration(200), "3m20s");
         assert_eq!(human_duration(3600 * 2), "120m");
-        assert_eq!(human_duration(3600 * 5), "5h0m");
+        assert_eq!(human_duration(3600 * 5), "5h");
+        assert_eq!(human_duration(3600 * 5 + 60 * 7), "5h7m");
         assert_eq!(human_duration(3600 * 30), "30h");
         assert_eq!(human_duration(86400 * 3), "3d");
         assert_eq!(human_duration(86400 * 3 + 7200), "3d2h");
         assert_eq!(human_duration(86400 * 400), "400d");
+        assert_eq!(human_duration(86400 * 365 * 3), "3y");
+        assert_eq!(human_duration(86400 * (365 * 3 + 5)), "3y5d");
     }
 }
