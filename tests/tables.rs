@@ -93,7 +93,11 @@ fn nodes_workloads_and_services_print_upstreams_columns() {
     assert_eq!(g[1][1..4], ["2", "2", "0"]);
     assert_eq!(g[1][5..7], ["nginx", "nginx:1.25"]);
     assert!(g[1][7].starts_with("app=web,pod-template-hash="), "{rs}");
-    let (_, pods) = k(&["get", "pods", "-o", "wide"]);
+    // The scheduler binds the pods to the only node; nothing runs them yet (Pending).
+    let pods = eventually("pods bound to node-0", Duration::from_secs(20), || {
+        let (_, out) = k(&["get", "pods", "-o", "wide"]);
+        out.contains("node-0").then_some(out)
+    });
     let g = grid(&pods);
     assert_eq!(
         g[0],
@@ -110,7 +114,7 @@ fn nodes_workloads_and_services_print_upstreams_columns() {
         ]
     );
     assert_eq!(g[1][1..4], ["0/1", "Pending", "0"]);
-    assert_eq!(g[1][5..], ["<none>", "<none>", "<none>", "<none>"]);
+    assert_eq!(g[1][5..], ["<none>", "node-0", "<none>", "<none>"]);
 
     let (_, svc) = k(&["get", "svc"]);
     let g = grid(&svc);

@@ -26,6 +26,7 @@ pub mod openapi;
 pub mod patch;
 pub mod path;
 pub mod protobuf;
+pub mod quantity;
 pub mod registry;
 pub mod selector;
 pub mod service;

@@ -2,7 +2,7 @@
 //! service (`k3rs_api::service::Objects`), so every write they make is one a client could make.
 //!
 //! Owns: what each controller decides (namespace lifecycle, CRDs and the served registry,
-//! garbage collection of `ownerReferences`, Deployment -> ReplicaSet -> Pod, node lifecycle) and the loop that feeds them work from the
+//! garbage collection of `ownerReferences`, Deployment -> ReplicaSet -> Pod, node lifecycle, scheduling) and the loop that feeds them work from the
 //! datastore's watch (`manager`).
 //! Does not: know actix or HTTP (the `ControllerActor` in `k3rs-actors` runs the loop), or
 //! write to the store other than through `Objects`.
@@ -15,4 +15,5 @@ pub mod manager;
 pub mod namespace;
 pub mod nodelifecycle;
 pub mod replicaset;
+pub mod scheduler;
 pub mod work;

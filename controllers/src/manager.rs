@@ -13,7 +13,7 @@ use k3rs_store::{Datastore, EventKind, KeyRange, ListRequest, StoreError, WatchI
 use tokio::time::Instant;
 
 use crate::work::{OwnerIndex, Work, on_change};
-use crate::{crd, deployment, gc, namespace, replicaset};
+use crate::{crd, deployment, gc, namespace, replicaset, scheduler};
 
 /// Where every API object lives.
 const OBJECTS_PREFIX: &str = "/registry/";
@@ -146,6 +146,8 @@ async fn reconcile(
         Work::Deployment { namespace, name } => {
             deployment::reconcile(objects, namespace, name).await
         }
+        Work::Schedule { namespace, name } => scheduler::schedule(objects, namespace, name).await,
+        Work::ScheduleAll => scheduler::schedule_all(objects).await,
         Work::ReplicaSet { namespace, name } => {
             replicaset::reconcile(objects, namespace, name).await
         }

@@ -42,6 +42,10 @@ pub enum Work {
     Deployment { namespace: String, name: String },
     /// A ReplicaSet: its Pods and status.
     ReplicaSet { namespace: String, name: String },
+    /// A pod waiting for a node.
+    Schedule { namespace: String, name: String },
+    /// Nodes or bound pods changed: every waiting pod may fit now.
+    ScheduleAll,
 }
 
 /// An owner reference.
@@ -176,9 +180,19 @@ pub fn on_change(index: &mut OwnerIndex, prev: Option<&Value>, obj: Option<&Valu
         }
         ("v1", "Pod") => {
             if let Some(c) = controller_of(current).filter(|c| c.kind == "ReplicaSet") {
-                work.push(Work::ReplicaSet { namespace: ns, name: c.name });
+                work.push(Work::ReplicaSet { namespace: ns.clone(), name: c.name });
+            }
+            match obj {
+                Some(pod) if crate::scheduler::wants_scheduling(pod) => {
+                    work.push(Work::Schedule { namespace: ns, name: r.name.clone() });
+                }
+                None if current["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty()) => {
+                    work.push(Work::ScheduleAll);
+                }
+                _ => {}
             }
         }
+        ("v1", "Node") => work.push(Work::ScheduleAll),
         _ => {}
     }
     index.update(prev, obj);

@@ -27,8 +27,8 @@ pub(super) fn columns(def: &ResourceDef) -> Vec<Column> {
     cols
 }
 
-/// A cell: the first value the path names, rendered for the column's type; `null` when the
-/// path names nothing.
+/// A cell: the first value the path names (as upstream), rendered for the column's type (lists
+/// and maps as compact JSON); `null` when the path names nothing.
 pub(super) fn cell(obj: &Value, path: &str, kind: &str, now: OffsetDateTime) -> Value {
     let found = jsonpath::find(obj, path);
     let Some(first) = found.first() else { return Value::Null };
@@ -38,16 +38,10 @@ pub(super) fn cell(obj: &Value, path: &str, kind: &str, now: OffsetDateTime) -> 
             None => Value::Null,
         },
         "integer" | "number" | "boolean" => first.clone(),
-        _ => {
-            let texts: Vec<String> = found
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect();
-            json!(texts.join(","))
-        }
+        _ => json!(match first {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }),
     }
 }
 
