@@ -28,15 +28,9 @@ fn a_server_and_two_agents_are_ready_nodes_with_roles_and_versions() {
     if !require_tool("kubectl") {
         return;
     }
-    let server = Server::start_with_agent("server-0", &[]);
-    let dirs = tempfile::tempdir().unwrap();
-    let token = server.token();
-    let _a1 = Agent::start(&dirs.path().join("a1"), "agent-1", "127.0.0.2", &server.url(), &token);
-    let a2 = Agent::start(&dirs.path().join("a2"), "agent-2", "127.0.0.3", &server.url(), &token);
-    eventually("three ready nodes", Duration::from_secs(60), || {
-        let r = readiness(&server);
-        (r == ["agent-1 True", "agent-2 True", "server-0 True"]).then_some(())
-    });
+    let (server, _dirs, mut agents) = common::three_nodes();
+    let a2 = agents.pop().unwrap();
+    assert_eq!(readiness(&server), ["agent-1 True", "agent-2 True", "server-0 True"]);
     let labels =
         |node: &str| server.k(&["get", "node", node, "-o", "jsonpath={.metadata.labels}"]).1;
     assert!(labels("server-0").contains(r#""node-role.kubernetes.io/control-plane":"true""#));

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Agent, Server, eventually, require_tool};
+use common::{Server, eventually, require_tool};
 
 fn node_of(server: &Server, pod: &str) -> String {
     server.k(&["get", "pod", pod, "-o", "jsonpath={.spec.nodeName}"]).1
@@ -19,16 +19,8 @@ fn pods_are_bound_to_nodes_that_fit_and_spread() {
     if !require_tool("kubectl") {
         return;
     }
-    let server = Server::start_with_agent("server-0", &[]);
-    let dirs = tempfile::tempdir().unwrap();
-    let token = server.token();
-    let _a1 = Agent::start(&dirs.path().join("a1"), "agent-1", "127.0.0.2", &server.url(), &token);
-    let _a2 = Agent::start(&dirs.path().join("a2"), "agent-2", "127.0.0.3", &server.url(), &token);
+    let (server, _dirs, _agents) = common::three_nodes();
     let k = |args: &[&str]| server.k(args);
-    eventually("three ready nodes", Duration::from_secs(60), || {
-        let (_, out) = k(&["get", "nodes", "--no-headers"]);
-        (out.lines().filter(|l| l.contains(" Ready ")).count() == 3).then_some(())
-    });
 
     let file = server.dir.path().join("web.yaml");
     std::fs::write(&file, common::deployment(3)).unwrap();

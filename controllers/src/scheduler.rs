@@ -457,6 +457,24 @@ fn with_condition(status: &Value, condition: Value) -> Value {
     status
 }
 
+/// Write `condition` into the pod's status (replacing one of its type).
+async fn set_condition(
+    objects: &Objects<'_>,
+    pods: &k3rs_api::registry::ResourceDef,
+    namespace: &str,
+    name: &str,
+    condition: Value,
+) -> Result<(), Status> {
+    let result = objects
+        .update_with(pods, Some(namespace), name, Sub::Status, false, |existing| {
+            let mut w = existing.clone();
+            w["status"] = with_condition(&existing["status"], condition.clone());
+            subresource::merge_write(pods, Sub::Status, existing, w).map(|w| (w, false))
+        })
+        .await;
+    unless_gone(result).map(|_| ())
+}
+
 async fn bind(
     objects: &Objects<'_>,
     pods: &k3rs_api::registry::ResourceDef,
@@ -483,14 +501,7 @@ async fn bind(
     }
     let condition = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
                            "lastTransitionTime": now});
-    let result = objects
-        .update_with(pods, Some(namespace), name, Sub::Status, false, |existing| {
-            let mut w = existing.clone();
-            w["status"] = with_condition(&existing["status"], condition.clone());
-            subresource::merge_write(pods, Sub::Status, existing, w).map(|w| (w, false))
-        })
-        .await;
-    unless_gone(result)?;
+    set_condition(objects, pods, namespace, name, condition).await?;
     let spec = EventSpec {
         kind: EventType::Normal,
         reason: "Scheduled",
@@ -520,14 +531,7 @@ async fn unschedulable(
     }
     let condition = json!({"type": "PodScheduled", "status": "False", "lastProbeTime": null,
                            "lastTransitionTime": now, "reason": "Unschedulable", "message": message});
-    let result = objects
-        .update_with(pods, Some(namespace), name, Sub::Status, false, |existing| {
-            let mut w = existing.clone();
-            w["status"] = with_condition(&existing["status"], condition.clone());
-            subresource::merge_write(pods, Sub::Status, existing, w).map(|w| (w, false))
-        })
-        .await;
-    unless_gone(result)?;
+    set_condition(objects, pods, namespace, name, condition).await?;
     let spec = EventSpec {
         kind: EventType::Warning,
         reason: "FailedScheduling",

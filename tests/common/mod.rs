@@ -303,3 +303,21 @@ spec:
 "
     )
 }
+
+/// A server that is node `server-0` and agents `agent-1`, `agent-2` (127.0.0.2, 127.0.0.3), all
+/// Ready. The agents' directories live in the returned temporary directory.
+pub fn three_nodes() -> (Server, tempfile::TempDir, Vec<Agent>) {
+    let server = Server::start_with_agent("server-0", &[]);
+    let dirs = tempfile::tempdir().unwrap();
+    let token = server.token();
+    let agents = vec![
+        Agent::start(&dirs.path().join("a1"), "agent-1", "127.0.0.2", &server.url(), &token),
+        Agent::start(&dirs.path().join("a2"), "agent-2", "127.0.0.3", &server.url(), &token),
+    ];
+    eventually("three ready nodes", Duration::from_secs(60), || {
+        let path = r#"{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}"#;
+        let (_, out) = server.k(&["get", "nodes", "-o", &format!("jsonpath={path}")]);
+        (out.lines().filter(|l| *l == "True").count() == 3).then_some(())
+    });
+    (server, dirs, agents)
+}
