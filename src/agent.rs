@@ -59,6 +59,23 @@ pub fn settings(
     })
 }
 
+/// Import the air-gap tarballs in `<data-dir>/agent/images/`, as K3s does at start. A tarball
+/// that cannot be imported is named in the log and skipped; the store is left as it was.
+pub fn import_airgap_images(data_dir: &DataDir) -> anyhow::Result<()> {
+    let store = k3rs_images::Store::open(&data_dir.image_store_dir()).with_context(|| {
+        format!("opening the image store {}", data_dir.image_store_dir().display())
+    })?;
+    for (file, result) in store.import_dir(&data_dir.images_dir()) {
+        match result {
+            Ok(images) => {
+                tracing::info!(file = %file.display(), images = images.len(), "imported air-gap images")
+            }
+            Err(e) => tracing::error!(file = %file.display(), "cannot import air-gap images: {e}"),
+        }
+    }
+    Ok(())
+}
+
 /// The address this host reaches `server` from (a UDP socket's local address: no packet is
 /// sent), else loopback.
 fn detect_ip(server: &str) -> IpAddr {
@@ -91,6 +108,7 @@ pub fn run(args: &AgentArgs, data_dir: DataDir, is_root: bool) -> anyhow::Result
         println!("{settings:#?}");
         return Ok(());
     }
+    import_airgap_images(&data_dir)?;
     let system = System::new();
     system.block_on(async {
         let stop = crate::server::shutdown_signal()?;

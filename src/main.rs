@@ -1,6 +1,7 @@
 //! The `k3rs` binary: command line and wiring only.
 
 mod agent;
+mod images;
 mod logging;
 mod server;
 
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Server(args) => server::run(args, data_dir, is_root),
         Command::Agent(args) => agent::run(args, data_dir, is_root),
+        Command::Images(args) => images::run(args, &data_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

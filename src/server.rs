@@ -114,6 +114,7 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
                 is_root,
                 true,
             )?;
+            crate::agent::import_airgap_images(&data_dir)?;
             k3rs_actors::NodeAgentActor::new(agent).start();
         }
         tracing::info!(

@@ -49,6 +49,27 @@ pub enum Command {
     Server(ServerArgs),
     /// Run node agent
     Agent(AgentArgs),
+    /// Manage the node's images (air-gap tarballs)
+    Images(ImagesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    #[command(subcommand)]
+    pub command: ImagesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Import image tarballs (docker save archives or OCI layouts, optionally gzip or zstd)
+    Import {
+        /// Tarballs to import
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// List the images in the store
+    #[command(alias = "list")]
+    Ls,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

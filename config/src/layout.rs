@@ -72,6 +72,11 @@ impl DataDir {
         self.agent_dir().join("images")
     }
 
+    /// The image store: unpacked layers and the image index.
+    pub fn image_store_dir(&self) -> PathBuf {
+        self.agent_dir().join("image-store")
+    }
+
     pub fn logs_dir(&self) -> PathBuf {
         self.agent_dir().join("logs")
     }

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 
-pub use cli::{AgentArgs, Cli, Command, GlobalArgs, LogFormat, NodeArgs, ServerArgs};
+pub use cli::{
+    AgentArgs, Cli, Command, GlobalArgs, ImagesArgs, ImagesCommand, LogFormat, NodeArgs, ServerArgs,
+};
 pub use endpoint::{DatastoreEndpoint, EndpointError};
 pub use file::FileError;
 pub use layout::{DataDir, default_data_dir};
@@ -52,6 +54,10 @@ where
     let Some((sub_name, sub_matches)) = matches.subcommand() else {
         return Ok(Cli::from_arg_matches(&matches)?);
     };
+    // The config file configures `server` and `agent`; other commands take flags only.
+    if !matches!(sub_name, "server" | "agent") {
+        return Ok(Cli::from_arg_matches(&matches)?);
+    }
     let explicit = matches!(
         sub_matches.value_source("config"),
         Some(ValueSource::CommandLine | ValueSource::EnvVariable)
@@ -145,7 +151,7 @@ mod tests {
     fn server(cli: &Cli) -> &ServerArgs {
         match &cli.command {
             Command::Server(s) => s,
-            Command::Agent(_) => panic!("expected server"),
+            _ => panic!("expected server"),
         }
     }
 
