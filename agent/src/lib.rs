@@ -13,6 +13,10 @@ pub mod identity;
 pub mod join;
 pub mod kube;
 pub mod node;
+pub mod oci;
+pub mod podstatus;
+pub mod runtime;
+pub mod sandbox;
 
 use std::path::PathBuf;
 
@@ -45,6 +49,9 @@ pub enum AgentError {
         .0.display()
     )]
     PasswordRejected(PathBuf),
+    /// The container runtime or the node's plumbing (mounts, namespaces) failed.
+    #[error("{0}")]
+    Runtime(String),
     /// Any other answer the agent cannot use.
     #[error("{what}: {code} {message}")]
     Status { what: String, code: u16, message: String },

@@ -1,0 +1,142 @@
+//! Running containers with an OCI runtime (`runc`, or whatever `--runtime` names that speaks
+//! its command line: crun, youki): start a bundle detached with its output going to the
+//! container's log file, send signals, read state, delete. The agent is the containers'
+//! child subreaper, so it reaps them and learns how they ended (`exit_of`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::AgentError;
+
+/// An OCI runtime binary and the directory it keeps state in.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    pub binary: PathBuf,
+    pub root: PathBuf,
+}
+
+fn failed(what: &str, out: &std::process::Output) -> AgentError {
+    AgentError::Runtime(format!(
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr).trim().lines().last().unwrap_or("failed")
+    ))
+}
+
+impl Runtime {
+    fn command(&self) -> Command {
+        let mut c = Command::new(&self.binary);
+        c.arg("--root").arg(&self.root);
+        c
+    }
+
+    /// Start container `id` from `bundle`, detached; its stdout and stderr are appended to
+    /// `log`. Returns the container's init pid.
+    pub fn run(&self, id: &str, bundle: &Path, log: &Path) -> Result<u32, AgentError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| AgentError::Io { path, source }
+        };
+        let out_file =
+            std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(io(log))?;
+        let err_file = out_file.try_clone().map_err(io(log))?;
+        let out = self
+            .command()
+            .args(["run", "--detach", "--bundle"])
+            .arg(bundle)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(out_file)
+            .stderr(err_file)
+            .output()
+            .map_err(io(&self.binary))?;
+        if !out.status.success() {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let last = text.lines().last().unwrap_or("failed").to_owned();
+            return Err(AgentError::Runtime(format!("starting container {id}: {last}")));
+        }
+        self.pid(id)?.ok_or_else(|| AgentError::Runtime(format!("container {id} has no pid")))
+    }
+
+    /// The container's init pid while it exists.
+    pub fn pid(&self, id: &str) -> Result<Option<u32>, AgentError> {
+        let out = self
+            .command()
+            .args(["state", id])
+            .output()
+            .map_err(|source| AgentError::Io { path: self.binary.clone(), source })?;
+        if !out.status.success() {
+            return Ok(None);
+        }
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| AgentError::Runtime(format!("state of {id}: {e}")))?;
+        Ok(state["pid"].as_u64().and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0))
+    }
+
+    /// Send `signal` (`TERM`, `KILL`) to the container's processes.
+    pub fn kill(&self, id: &str, signal: &str) -> Result<(), AgentError> {
+        let out = self
+            .command()
+            .args(["kill", "--all", id, signal])
+            .output()
+            .map_err(|source| AgentError::Io { path: self.binary.clone(), source })?;
+        if out.status.success() { Ok(()) } else { Err(failed(&format!("signalling {id}"), &out)) }
+    }
+
+    /// Remove the container (killing what is left).
+    pub fn delete(&self, id: &str) -> Result<(), AgentError> {
+        let out = self
+            .command()
+            .args(["delete", "--force", id])
+            .output()
+            .map_err(|source| AgentError::Io { path: self.binary.clone(), source })?;
+        let gone = String::from_utf8_lossy(&out.stderr).contains("does not exist");
+        if out.status.success() || gone {
+            Ok(())
+        } else {
+            Err(failed(&format!("deleting {id}"), &out))
+        }
+    }
+}
+
+/// How a process ended: its exit code, or 128 + the signal that killed it (as the kubelet
+/// reports SIGKILL as 137).
+pub fn exit_code(status: &rustix::process::WaitIdStatus) -> i32 {
+    if let Some(code) = status.exit_status() {
+        return code;
+    }
+    status.terminating_signal().map_or(255, |s| 128 + s)
+}
+
+/// Become the child subreaper, so detached containers stay our children.
+pub fn become_subreaper() -> Result<(), AgentError> {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+        .map_err(|e| AgentError::Runtime(format!("cannot become child subreaper: {e}")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_container_has_no_pid_and_deletes_cleanly() {
+        let Ok(runc) = which("runc") else {
+            assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "runc is not installed");
+            eprintln!("SKIPPED: runc is not installed");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Runtime { binary: runc, root: dir.path().join("state") };
+        assert_eq!(rt.pid("nope").unwrap(), None);
+        rt.delete("nope").unwrap();
+    }
+
+    fn which(name: &str) -> Result<PathBuf, ()> {
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+            .ok_or(())
+    }
+}
