@@ -54,6 +54,8 @@ pub fn settings(
             kubelet_version: k3rs_api::version::GIT_VERSION.to_owned(),
         },
         agent_dir: data_dir.agent_dir(),
+        runtime: node.runtime.clone(),
+        image_store: data_dir.image_store_dir(),
         facts,
         exit_on_fatal: !is_server,
     })

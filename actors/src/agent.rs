@@ -26,6 +26,10 @@ pub struct AgentSettings {
     pub node: NodeSpec,
     /// `<data-dir>/agent`: certificates and `kubelet.kubeconfig` go here.
     pub agent_dir: PathBuf,
+    /// The OCI runtime binary (`--runtime`).
+    pub runtime: PathBuf,
+    /// The node's image store.
+    pub image_store: PathBuf,
     pub facts: HostFacts,
     /// Stop the actor system when the agent cannot go on (a standalone `k3rs agent`).
     pub exit_on_fatal: bool,
@@ -39,6 +43,9 @@ pub struct NodeAgentActor {
     reported: Value,
     last_report: Option<Instant>,
     busy: bool,
+    /// `/v1-k3rs/config` from joining.
+    cluster: Value,
+    pods: Option<Addr<crate::pods::PodSupervisor>>,
 }
 
 impl NodeAgentActor {
@@ -50,6 +57,8 @@ impl NodeAgentActor {
             reported: Value::Null,
             last_report: None,
             busy: false,
+            cluster: Value::Null,
+            pods: None,
         }
     }
 
@@ -79,6 +88,7 @@ impl NodeAgentActor {
             }
         };
         self.api = Some(Https::new(&self.settings.join.server, tls, Vec::new()));
+        self.cluster = joined.config.clone();
         self.register(ctx);
     }
 
@@ -122,9 +132,47 @@ impl NodeAgentActor {
                 tracing::info!(actor = "NodeAgentActor", node = %act.settings.node.name, "node registered");
                 act.heartbeat(ctx);
                 ctx.run_interval(HEARTBEAT, |act, ctx| act.heartbeat(ctx));
+                act.start_pods();
             }
             Err(e) => act.failed("registering the node", e, ctx, |act, ctx| act.register(ctx)),
         }));
+    }
+
+    /// Start the PodSupervisor (once): pods bound to this node run from here on.
+    fn start_pods(&mut self) {
+        let Some(api) = self.api.clone() else { return };
+        if self.pods.is_some() {
+            return;
+        }
+        let images = match k3rs_images::Store::open(&self.settings.image_store) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(actor = "NodeAgentActor", error = %e, "no image store: pods will not run");
+                return;
+            }
+        };
+        let dir = &self.settings.agent_dir;
+        let text = |k: &str, default: &str| self.cluster[k].as_str().unwrap_or(default).to_owned();
+        let settings = crate::pods::PodSettings {
+            node: self.settings.node.name.clone(),
+            api,
+            runtime: k3rs_agent::runtime::Runtime {
+                binary: self.settings.runtime.clone(),
+                root: dir.join("runc"),
+            },
+            pods_dir: dir.join("pods"),
+            images,
+            cluster_dns: text("clusterDNS", "10.43.0.10"),
+            cluster_domain: text("clusterDomain", "cluster.local"),
+            host_ip: self
+                .settings
+                .node
+                .internal_ips
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        };
+        self.pods = Some(crate::pods::PodSupervisor::new(settings).start());
     }
 
     /// Renew the Lease; write the status when it changed or a minute has passed.

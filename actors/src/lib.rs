@@ -10,6 +10,7 @@ pub mod agent;
 pub mod api;
 pub mod controllers;
 pub mod datastore;
+pub mod pods;
 
 pub use agent::{AgentSettings, NodeAgentActor};
 pub use api::{ApiActor, ApiState};

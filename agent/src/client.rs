@@ -94,6 +94,32 @@ impl Https {
         Ok(Answer { code: res.status().as_u16(), body: body.to_vec() })
     }
 
+    /// A long-running GET (a watch): its status code and its body as it arrives, in chunks;
+    /// only `limit` bounds it, not the client's timeout.
+    pub async fn stream(
+        &self,
+        path: &str,
+        limit: Duration,
+    ) -> Result<
+        (u16, impl futures_util::Stream<Item = Result<Vec<u8>, AgentError>> + use<>),
+        AgentError,
+    > {
+        use futures_util::StreamExt;
+        let url = format!("{}{path}", self.base);
+        let mut req = self.client.get(&url).timeout(limit);
+        for (k, v) in &self.headers {
+            req = req.insert_header((k.as_str(), v.as_str()));
+        }
+        let res = req.send().await.map_err(|e| AgentError::Transport(format!("GET {url}: {e}")))?;
+        let code = res.status().as_u16();
+        let body = res.map(move |chunk| {
+            chunk
+                .map(|b| b.to_vec())
+                .map_err(|e| AgentError::Transport(format!("reading a watch: {e}")))
+        });
+        Ok((code, body))
+    }
+
     pub async fn get(&self, path: &str) -> Result<Answer, AgentError> {
         self.send(Method::GET, path, None).await
     }

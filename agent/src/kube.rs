@@ -104,3 +104,112 @@ pub async fn renew_lease(api: &Https, lease: &Value) -> Result<(), AgentError> {
         Err(failed("creating the Lease", &answer))
     }
 }
+
+/// The pods bound to `node` and the list's resourceVersion.
+pub async fn pods_on(api: &Https, node: &str) -> Result<(Vec<Value>, String), AgentError> {
+    let path = format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{node}");
+    let answer = api.get(&path).await?;
+    if !answer.ok() {
+        return Err(failed("listing the node's pods", &answer));
+    }
+    let list = answer.json()?;
+    let rv = list["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_owned();
+    Ok((list["items"].as_array().cloned().unwrap_or_default(), rv))
+}
+
+/// The watch of the pods bound to `node` after `rv`.
+pub fn watch_path(node: &str, rv: &str) -> String {
+    format!(
+        "/api/v1/pods?fieldSelector=spec.nodeName%3D{node}&watch=true&allowWatchBookmarks=true&resourceVersion={rv}&timeoutSeconds=300"
+    )
+}
+
+/// Splits a watch body into its events (`{"type": ..., "object": ...}` per line).
+#[derive(Debug, Default)]
+pub struct WatchLines {
+    buf: Vec<u8>,
+}
+
+impl WatchLines {
+    /// Add a chunk; returns the complete events in it.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<(String, Value)> {
+        self.buf.extend_from_slice(chunk);
+        let mut out = Vec::new();
+        while let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=i).collect();
+            if let Ok(v) = serde_json::from_slice::<Value>(&line) {
+                let kind = v["type"].as_str().unwrap_or_default().to_owned();
+                out.push((kind, v["object"].clone()));
+            }
+        }
+        out
+    }
+}
+
+fn pod_path(namespace: &str, name: &str) -> String {
+    format!("/api/v1/namespaces/{namespace}/pods/{name}")
+}
+
+/// Write a pod's status through `pods/status`.
+pub async fn write_pod_status(
+    api: &Https,
+    namespace: &str,
+    name: &str,
+    status: &Value,
+) -> Result<(), AgentError> {
+    let patch = serde_json::json!({"status": status});
+    let answer = api
+        .send(
+            Method::PATCH,
+            &format!("{}/status?fieldManager=k3rs-agent", pod_path(namespace, name)),
+            Some(("application/merge-patch+json", patch.to_string().into_bytes())),
+        )
+        .await?;
+    match answer.code {
+        404 => Ok(()),
+        _ if answer.ok() => Ok(()),
+        _ => Err(failed("writing a pod status", &answer)),
+    }
+}
+
+/// Confirm a pod's deletion once its containers are gone (grace 0, only this pod's uid).
+pub async fn confirm_deleted(
+    api: &Https,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+) -> Result<(), AgentError> {
+    let body = serde_json::json!({"apiVersion": "v1", "kind": "DeleteOptions",
+        "gracePeriodSeconds": 0, "preconditions": {"uid": uid}});
+    let answer = api.json(Method::DELETE, &pod_path(namespace, name), &body).await?;
+    match answer.code {
+        404 | 409 => Ok(()),
+        _ if answer.ok() => Ok(()),
+        _ => Err(failed("confirming a pod's deletion", &answer)),
+    }
+}
+
+/// Record an event.
+pub async fn post_event(api: &Https, event: &Value) -> Result<(), AgentError> {
+    let ns = event["metadata"]["namespace"].as_str().unwrap_or("default");
+    let answer = api.json(Method::POST, &format!("/api/v1/namespaces/{ns}/events"), event).await?;
+    if answer.ok() { Ok(()) } else { Err(failed("recording an event", &answer)) }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_bodies_split_into_events_across_chunks() {
+        let mut w = WatchLines::default();
+        assert!(w.push(br#"{"type":"ADDED","object":{"metadata":{"name""#).is_empty());
+        let events = w.push(b":\"a\"}}}\n{\"type\":\"DELETED\",\"object\":{}}\n{\"type\"");
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].0, "ADDED");
+        assert_eq!(events[0].1["metadata"]["name"], "a");
+        assert_eq!(events[1].0, "DELETED");
+        assert!(watch_path("n1", "7").contains("fieldSelector=spec.nodeName%3Dn1&watch=true"));
+    }
+}

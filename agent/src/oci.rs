@@ -28,6 +28,9 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
+/// The PATH a container gets when its image sets none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 const MASKED: &[&str] = &[
     "/proc/acpi",
     "/proc/asound",
@@ -113,10 +116,15 @@ pub fn environment(
     image: &Value,
     d: &Downward,
 ) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = strings(&image["Env"])
+    // containerd's default PATH, which an image's own replaces.
+    let mut env: Vec<(String, String)> = vec![("PATH".into(), DEFAULT_PATH.into())];
+    for (k, v) in strings(&image["Env"])
         .into_iter()
         .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
-        .collect();
+    {
+        env.retain(|(name, _)| *name != k);
+        env.push((k, v));
+    }
     for e in container["env"].as_array().into_iter().flatten() {
         let Some(name) = e["name"].as_str() else { continue };
         let value = if let Some(v) = e["value"].as_str() {
@@ -355,6 +363,9 @@ mod tests {
         let env = environment(&pod(), &c, &image, &d);
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap();
         assert_eq!(get("MODE"), "prod");
+        assert_eq!(get("PATH"), "/bin", "the image's PATH replaces the default");
+        let bare = environment(&pod(), &json!({}), &json!({}), &d);
+        assert_eq!(bare, [("PATH".to_owned(), DEFAULT_PATH.to_owned())]);
         assert_eq!(get("GREETING"), "hi prod $(MODE) $(NOPE)");
         assert_eq!(
             (get("POD"), get("APP"), get("IP")),

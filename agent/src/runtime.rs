@@ -39,9 +39,15 @@ impl Runtime {
         let out_file =
             std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(io(log))?;
         let err_file = out_file.try_clone().map_err(io(log))?;
+        // The pid file is written before the process starts: a container that exits at once
+        // still has its pid known (and, as our child, stays a zombie until reaped).
+        let pid_file = bundle.join("init.pid");
+        let _ = std::fs::remove_file(&pid_file);
         let out = self
             .command()
-            .args(["run", "--detach", "--bundle"])
+            .args(["run", "--detach", "--pid-file"])
+            .arg(&pid_file)
+            .arg("--bundle")
             .arg(bundle)
             .arg(id)
             .stdin(Stdio::null())
@@ -51,10 +57,16 @@ impl Runtime {
             .map_err(io(&self.binary))?;
         if !out.status.success() {
             let text = std::fs::read_to_string(log).unwrap_or_default();
-            let last = text.lines().last().unwrap_or("failed").to_owned();
-            return Err(AgentError::Runtime(format!("starting container {id}: {last}")));
+            let last = text.lines().last().unwrap_or("failed");
+            return Err(AgentError::Runtime(format!(
+                "OCI runtime create failed: {}",
+                runtime_message(last)
+            )));
         }
-        self.pid(id)?.ok_or_else(|| AgentError::Runtime(format!("container {id} has no pid")))
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+            .ok_or_else(|| AgentError::Runtime(format!("container {id} has no pid")))
     }
 
     /// The container's init pid while it exists.
@@ -98,6 +110,22 @@ impl Runtime {
     }
 }
 
+/// The message of a runc log line (`time=... level=error msg="..."`), unquoted.
+pub fn runtime_message(line: &str) -> String {
+    let Some(start) = line.find("msg=\"") else { return line.trim().to_owned() };
+    let rest = &line[start + 5..];
+    let mut out = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            '"' => break,
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// How a process ended: its exit code, or 128 + the signal that killed it (as the kubelet
 /// reports SIGKILL as 137).
 pub fn exit_code(status: &rustix::process::WaitIdStatus) -> i32 {
@@ -117,6 +145,16 @@ pub fn become_subreaper() -> Result<(), AgentError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runc_log_lines_become_their_message() {
+        let line = r#"time="2026-11-25T05:32:03Z" level=error msg="runc run failed: exec: \"sh\": executable file not found in $PATH""#;
+        assert_eq!(
+            runtime_message(line),
+            r#"runc run failed: exec: "sh": executable file not found in $PATH"#
+        );
+        assert_eq!(runtime_message("plain"), "plain");
+    }
 
     #[test]
     fn a_missing_container_has_no_pid_and_deletes_cleanly() {

@@ -7,8 +7,13 @@ use crate::sha256;
 
 /// A tar of `entries` (path, content), files owned by root, mode 0755.
 pub fn tar_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    layer_with_links(entries, &[])
+}
+
+/// A layer with `files` (path, content) and `links` (path, symlink target).
+pub fn layer_with_links(files: &[(&str, Vec<u8>)], links: &[(&str, &str)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in entries {
+    for (path, data) in files {
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
         h.set_mode(0o755);
@@ -16,8 +21,17 @@ pub fn tar_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
         h.set_gid(0);
         h.set_mtime(0);
         h.set_cksum();
-        // Writing into a Vec cannot fail.
         let _ = b.append_data(&mut h, path, &data[..]);
+    }
+    for (path, target) in links {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        let _ = b.append_link(&mut h, path, target);
     }
     b.into_inner().unwrap_or_default()
 }

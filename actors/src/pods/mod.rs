@@ -1,0 +1,171 @@
+//! PodSupervisor: follows the pods bound to this node (a list, then a watch with
+//! `fieldSelector=spec.nodeName=<node>`, relisting after any failure) and keeps one PodWorker
+//! child per pod, telling it of every change. Workers stop themselves once their pod is gone.
+
+mod worker;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use futures_util::StreamExt;
+use k3rs_agent::client::Https;
+use k3rs_agent::kube::{self, WatchLines};
+use k3rs_agent::runtime::Runtime;
+use serde_json::Value;
+
+pub use worker::PodWorker;
+use worker::{Gone, Update};
+
+/// What running pods on this node needs.
+pub struct PodSettings {
+    pub node: String,
+    /// The API, with the node's credentials.
+    pub api: Https,
+    pub runtime: Runtime,
+    /// `<data-dir>/agent/pods`.
+    pub pods_dir: PathBuf,
+    pub images: k3rs_images::Store,
+    pub cluster_dns: String,
+    pub cluster_domain: String,
+    pub host_ip: String,
+}
+
+impl std::fmt::Debug for PodSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PodSettings").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+/// A pod event from the watch.
+#[derive(Message)]
+#[rtype(result = "()")]
+enum PodEvent {
+    /// The full set of pods bound here (after a list).
+    All(Vec<Value>),
+    Changed(Value),
+    Deleted(Value),
+}
+
+/// The actor.
+pub struct PodSupervisor {
+    s: Rc<PodSettings>,
+    workers: HashMap<String, Addr<PodWorker>>,
+}
+
+impl PodSupervisor {
+    pub fn new(s: PodSettings) -> Self {
+        PodSupervisor { s: Rc::new(s), workers: HashMap::new() }
+    }
+
+    fn changed(&mut self, pod: Value) {
+        let Some(uid) = pod["metadata"]["uid"].as_str().map(str::to_owned) else { return };
+        match self.workers.get(&uid) {
+            Some(w) if w.connected() => w.do_send(Update(pod)),
+            _ => {
+                let addr = PodWorker::new(self.s.clone(), pod).start();
+                self.workers.insert(uid, addr);
+            }
+        }
+    }
+}
+
+/// List, then watch, sending what happens to the supervisor; returns when the watch ends.
+async fn follow(
+    api: Https,
+    node: String,
+    to: Addr<PodSupervisor>,
+) -> Result<(), k3rs_agent::AgentError> {
+    let (pods, rv) = kube::pods_on(&api, &node).await?;
+    to.do_send(PodEvent::All(pods));
+    let mut rv = rv;
+    loop {
+        let (code, mut body) =
+            api.stream(&kube::watch_path(&node, &rv), Duration::from_secs(330)).await?;
+        if code != 200 {
+            return Err(k3rs_agent::AgentError::Transport(format!("watching pods: {code}")));
+        }
+        let mut lines = WatchLines::default();
+        while let Some(chunk) = body.next().await {
+            for (kind, obj) in lines.push(&chunk?) {
+                if let Some(v) = obj["metadata"]["resourceVersion"].as_str() {
+                    rv = v.to_owned();
+                }
+                match kind.as_str() {
+                    "ADDED" | "MODIFIED" => to.do_send(PodEvent::Changed(obj)),
+                    "DELETED" => to.do_send(PodEvent::Deleted(obj)),
+                    "ERROR" => {
+                        return Err(k3rs_agent::AgentError::Transport(
+                            "the pod watch expired".into(),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+impl Actor for PodSupervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if let Err(e) = k3rs_agent::runtime::become_subreaper() {
+            tracing::warn!(actor = "PodSupervisor", error = %e, "containers will not be reaped here");
+        }
+        tracing::info!(actor = "PodSupervisor", node = %self.s.node, "following the pods bound to this node");
+        let (api, node, addr) = (self.s.api.clone(), self.s.node.clone(), ctx.address());
+        ctx.spawn(
+            async move {
+                let mut delay = Duration::from_millis(250);
+                loop {
+                    match follow(api.clone(), node.clone(), addr.clone()).await {
+                        Ok(()) => delay = Duration::from_millis(250),
+                        Err(e) => {
+                            tracing::warn!(actor = "PodSupervisor", error = %e, "pod watch failed; relisting");
+                            // Relisting has no deadline (the agent lives as long as the node);
+                            // the back-off is capped at 5 s.
+                            tokio::time::sleep(delay).await;
+                            delay = (delay * 2).min(Duration::from_secs(5));
+                        }
+                    }
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+impl Handler<PodEvent> for PodSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PodEvent, _: &mut Self::Context) {
+        match msg {
+            PodEvent::All(pods) => {
+                let live: Vec<String> = pods
+                    .iter()
+                    .filter_map(|p| p["metadata"]["uid"].as_str().map(str::to_owned))
+                    .collect();
+                for (uid, w) in &self.workers {
+                    if !live.contains(uid) {
+                        w.do_send(Gone);
+                    }
+                }
+                for p in pods {
+                    self.changed(p);
+                }
+            }
+            PodEvent::Changed(pod) => self.changed(pod),
+            PodEvent::Deleted(pod) => {
+                if let Some(w) =
+                    pod["metadata"]["uid"].as_str().and_then(|u| self.workers.remove(u))
+                {
+                    w.do_send(Gone);
+                }
+            }
+        }
+        self.workers.retain(|_, w| w.connected());
+    }
+}

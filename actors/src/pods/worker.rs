@@ -1,0 +1,623 @@
+//! PodWorker: one actor per pod bound to this node, driving it to its spec. The sandbox first
+//! (network namespace, `/etc/hosts`, `resolv.conf`, volumes), then the init containers one by
+//! one, then the containers; each from its image in the node's store, run by the OCI runtime,
+//! its exit seen through a pidfd; restarts by `restartPolicy` with back-off (`CrashLoopBackOff`);
+//! status and events reported to the API. When the pod is deleted: SIGTERM, SIGKILL after the
+//! grace period, everything removed, then the deletion confirmed. Blocking work (the runtime,
+//! mounts, `ip`) runs off the actor's thread. The decisions are `k3rs_agent`'s.
+
+use std::os::fd::AsFd;
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use k3rs_agent::podstatus::{self, ContainerState, State};
+use k3rs_agent::{AgentError, kube, oci, sandbox};
+use k3rs_api::event::{self, EventSpec, EventType};
+use serde_json::Value;
+
+use super::PodSettings;
+
+/// A newer version of the pod.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Update(pub Value);
+
+/// The pod is gone from the API: stop everything, confirm nothing.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Gone;
+
+/// A container's process ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Exited {
+    slot: usize,
+    generation: u64,
+    code: i32,
+}
+
+/// One container of the pod.
+struct Run {
+    spec: Value,
+    init: bool,
+    status: ContainerState,
+    running: bool,
+    generation: u64,
+    /// Waiting for a back-off or an operation: do not start it now.
+    held: bool,
+}
+
+impl Run {
+    fn id(&self, uid: &str) -> String {
+        let short: String = uid.chars().filter(char::is_ascii_alphanumeric).take(12).collect();
+        format!("k3rs-{short}-{}", self.spec["name"].as_str().unwrap_or("c"))
+    }
+}
+
+/// The actor.
+pub struct PodWorker {
+    s: Rc<PodSettings>,
+    pod: Value,
+    uid: String,
+    namespace: String,
+    name: String,
+    dir: sandbox::PodDir,
+    netns: String,
+    runs: Vec<Run>,
+    sandbox_ready: bool,
+    /// Waiting for images to appear in the store.
+    image_hold: bool,
+    busy: bool,
+    terminating: bool,
+    killed: bool,
+    start_time: String,
+    reported: Value,
+}
+
+fn now() -> String {
+    k3rs_api::objects::timestamp(time::OffsetDateTime::now_utc())
+}
+
+impl PodWorker {
+    pub fn new(s: Rc<PodSettings>, pod: Value) -> Self {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        let uid = text(&pod["metadata"]["uid"]);
+        let mut runs = Vec::new();
+        for (key, init) in [("initContainers", true), ("containers", false)] {
+            for c in pod["spec"][key].as_array().into_iter().flatten() {
+                let status = ContainerState::new(
+                    c["name"].as_str().unwrap_or("c"),
+                    c["image"].as_str().unwrap_or(""),
+                );
+                runs.push(Run {
+                    spec: c.clone(),
+                    init,
+                    status,
+                    running: false,
+                    generation: 0,
+                    held: false,
+                });
+            }
+        }
+        PodWorker {
+            dir: sandbox::PodDir::new(&s.pods_dir, &uid),
+            netns: sandbox::netns_name(&uid),
+            namespace: text(&pod["metadata"]["namespace"]),
+            name: text(&pod["metadata"]["name"]),
+            uid,
+            s,
+            pod,
+            runs,
+            sandbox_ready: false,
+            image_hold: false,
+            busy: false,
+            terminating: false,
+            killed: false,
+            start_time: now(),
+            reported: Value::Null,
+        }
+    }
+
+    fn policy(&self) -> String {
+        self.pod["spec"]["restartPolicy"].as_str().unwrap_or("Always").to_owned()
+    }
+
+    fn record(
+        &self,
+        ctx: &mut Context<Self>,
+        kind: EventType,
+        reason: &'static str,
+        message: String,
+    ) {
+        let spec =
+            EventSpec { kind, reason, message, component: "kubelet", host: Some(&self.s.node) };
+        let stamp = now();
+        let nanos =
+            u128::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(0);
+        let ev = event::event(&self.pod, &spec, &stamp, nanos);
+        let api = self.s.api.clone();
+        ctx.spawn(
+            async move {
+                if let Err(e) = kube::post_event(&api, &ev).await {
+                    tracing::debug!(error = %e, "event not recorded");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    /// Decide what to do next.
+    fn step(&mut self, ctx: &mut Context<Self>) {
+        if self.busy {
+            return;
+        }
+        if self.terminating {
+            return self.terminate(ctx);
+        }
+        if !self.sandbox_ready {
+            // Nothing is set up on the node for a pod whose images are not here.
+            if self.image_hold || self.hold_for_images(ctx) {
+                return self.report(ctx);
+            }
+            return self.setup(ctx);
+        }
+        // Init containers one at a time, in order; then every container.
+        let first_pending_init = self.runs.iter().position(|r| {
+            r.init && !matches!(r.status.state, State::Terminated { exit_code: 0, .. })
+        });
+        let candidates: Vec<usize> = match first_pending_init {
+            Some(i) => vec![i],
+            None => (0..self.runs.len()).filter(|i| !self.runs[*i].init).collect(),
+        };
+        for i in candidates {
+            let r = &self.runs[i];
+            let never_started = r.generation == 0;
+            let may_restart = match &r.status.state {
+                State::Terminated { exit_code, .. } => {
+                    podstatus::restarts(&self.policy(), *exit_code)
+                }
+                _ => true,
+            };
+            if !r.running && !r.held && (never_started || may_restart) {
+                return self.start(ctx, i);
+            }
+        }
+        self.report(ctx);
+    }
+
+    /// Mark the containers whose image is not in the store (`ErrImageNeverPull`, as the
+    /// kubelet says when it may not pull) and look again later; true if any is missing.
+    fn hold_for_images(&mut self, ctx: &mut Context<Self>) -> bool {
+        let mut missing = false;
+        let mut attempts = 0;
+        let mut events = Vec::new();
+        for r in &mut self.runs {
+            let image = r.spec["image"].as_str().unwrap_or("").to_owned();
+            if matches!(self.s.images.find(&image), Ok(Some(_))) {
+                continue;
+            }
+            missing = true;
+            r.generation += 1;
+            attempts = attempts.max(r.generation);
+            let message =
+                format!("Container image \"{image}\" is not present with pull policy of Never");
+            if !matches!(&r.status.state, State::Waiting { reason, .. } if reason == "ErrImageNeverPull")
+            {
+                let name = r.spec["name"].as_str().unwrap_or("c").to_owned();
+                r.status.state = State::waiting("ErrImageNeverPull", &message);
+                let text = format!(
+                    "Container image \"{image}\" is not present in the node's image store (import it with k3rs images import); container {name}"
+                );
+                events.push(text);
+            }
+        }
+        for text in events {
+            self.record(ctx, EventType::Warning, "ErrImageNeverPull", text);
+        }
+        if missing {
+            self.image_hold = true;
+            let delay =
+                podstatus::backoff(u32::try_from(attempts.saturating_sub(1)).unwrap_or(10).min(10));
+            ctx.run_later(delay, |act, ctx| {
+                act.image_hold = false;
+                act.step(ctx);
+            });
+        }
+        missing
+    }
+
+    fn setup(&mut self, ctx: &mut Context<Self>) {
+        self.busy = true;
+        let (dir, netns) = (self.dir.clone(), self.netns.clone());
+        let hostname = self.pod["spec"]["hostname"].as_str().unwrap_or(&self.name).to_owned();
+        let resolv =
+            sandbox::resolv_conf(&self.s.cluster_dns, &self.namespace, &self.s.cluster_domain);
+        let hosts = sandbox::hosts_file(&hostname, "");
+        let empty: Vec<String> = self.pod["spec"]["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| v.get("emptyDir").is_some())
+            .filter_map(|v| v["name"].as_str().map(str::to_owned))
+            .collect();
+        let work = tokio::task::spawn_blocking(move || -> Result<(), AgentError> {
+            sandbox::create_netns(&netns)?;
+            let names: Vec<&str> = empty.iter().map(String::as_str).collect();
+            dir.prepare(&hosts, &resolv, &format!("{hostname}\n"), &names)
+        });
+        ctx.spawn(work.into_actor(self).map(|result, act, ctx| {
+            act.busy = false;
+            match result {
+                Ok(Ok(())) => {
+                    act.sandbox_ready = true;
+                    tracing::info!(actor = "PodWorker", pod = %act.name, "sandbox ready");
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(actor = "PodWorker", pod = %act.name, error = %e, "sandbox failed");
+                    act.record(ctx, EventType::Warning, "FailedCreatePodSandBox", format!("Failed to create pod sandbox: {e}"));
+                    ctx.run_later(Duration::from_secs(5), |act, ctx| act.step(ctx));
+                    return;
+                }
+                Err(e) => tracing::error!(actor = "PodWorker", pod = %act.name, error = %e, "sandbox task failed"),
+            }
+            act.step(ctx);
+        }));
+    }
+
+    /// Start container `slot`: image, root, spec, runtime.
+    fn start(&mut self, ctx: &mut Context<Self>, slot: usize) {
+        self.busy = true;
+        let r = &mut self.runs[slot];
+        r.generation += 1;
+        let generation = r.generation;
+        let id = r.id(&self.uid);
+        let spec = r.spec.clone();
+        let name = spec["name"].as_str().unwrap_or("c").to_owned();
+        let image_name = spec["image"].as_str().unwrap_or("").to_owned();
+        let (images, runtime) = (self.s.images.clone(), self.s.runtime.clone());
+        let (node, host_ip) = (self.s.node.clone(), self.s.host_ip.clone());
+        let (pod, dir) = (self.pod.clone(), self.dir.clone());
+        let netns_path = std::path::PathBuf::from("/run/netns").join(&self.netns);
+        let cgroup = format!("/k3rs/pod{}/{}", self.uid, name);
+        let work = tokio::task::spawn_blocking(
+            move || -> Result<(u32, String), (String, String)> {
+                let image = images
+                .find(&image_name)
+                .map_err(|e| ("ErrImagePull".to_owned(), e.to_string()))?
+                .ok_or_else(|| {
+                    ("ErrImageNeverPull".to_owned(), format!(
+                        "Container image \"{image_name}\" is not present in the node's image store and registry pulls are not available"
+                    ))
+                })?;
+                let layers: Vec<_> = image.layers.iter().map(|l| images.layer_dir(l)).collect();
+                let fail = |e: AgentError| ("CreateContainerError".to_owned(), e.to_string());
+                let _ = runtime.delete(&id);
+                let bundle = dir.mount_rootfs(&name, &layers).map_err(fail)?;
+                let volume =
+                    |v: &str| -> Option<std::path::PathBuf> { volume_source(&pod, &dir, v) };
+                let (hosts, resolv, hostname) =
+                    (dir.file("hosts"), dir.file("resolv.conf"), dir.file("hostname"));
+                let log = dir.container(&name).join("termination-log");
+                let paths = oci::Paths {
+                    netns: &netns_path,
+                    etc_hosts: &hosts,
+                    resolv_conf: &resolv,
+                    hostname: &hostname,
+                    termination_log: &log,
+                    volume: &volume,
+                };
+                let downward = oci::Downward { node_name: node, pod_ip: String::new(), host_ip };
+                let config = oci::spec(&pod, &spec, &image.config, &cgroup, &paths, &downward);
+                let config_path = bundle.join("config.json");
+                std::fs::write(&config_path, config.to_string()).map_err(|e| {
+                    ("CreateContainerError".to_owned(), format!("{}: {e}", config_path.display()))
+                })?;
+                let logfile = dir.container(&name).join("0.log");
+                let pid = runtime
+                    .run(&id, &bundle, &logfile)
+                    .map_err(|e| ("CreateContainerError".to_owned(), e.to_string()))?;
+                Ok((pid, image.id))
+            },
+        );
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
+            act.busy = false;
+            let container = act.runs[slot].spec["name"].as_str().unwrap_or("c").to_owned();
+            match result {
+                Ok(Ok((pid, image_id))) => {
+                    let r = &mut act.runs[slot];
+                    if r.generation > 1 {
+                        r.status.restarts += 1;
+                    }
+                    r.status.last = match &r.status.state {
+                        State::Terminated { .. } => Some(r.status.state.clone()),
+                        _ => r.status.last.clone(),
+                    };
+                    r.status.state = State::Running { started_at: now() };
+                    r.status.image_id = image_id;
+                    r.status.ready = !r.init;
+                    r.running = true;
+                    let image = r.status.image.clone();
+                    act.record(ctx, EventType::Normal, "Pulled", format!("Container image \"{image}\" already present on machine"));
+                    act.record(ctx, EventType::Normal, "Created", format!("Created container {container}"));
+                    act.record(ctx, EventType::Normal, "Started", format!("Started container {container}"));
+                    act.watch_exit(ctx, slot, generation, pid);
+                }
+                Ok(Err((reason, message))) => {
+                    tracing::warn!(actor = "PodWorker", pod = %act.name, container = %container, %reason, %message, "container not started");
+                    let r = &mut act.runs[slot];
+                    r.status.state = State::waiting(&reason, &message);
+                    r.held = true;
+                    let delay = podstatus::backoff(r.generation.saturating_sub(1).min(10) as u32);
+                    act.record(ctx, EventType::Warning, "Failed", format!("Error: {reason}"));
+                    ctx.run_later(delay, move |act, ctx| {
+                        act.runs[slot].held = false;
+                        act.step(ctx);
+                    });
+                }
+                Err(e) => tracing::error!(actor = "PodWorker", error = %e, "start task failed"),
+            }
+            act.step(ctx);
+        }));
+    }
+
+    /// Wait for the container's process to end (it is our child: we are its subreaper).
+    fn watch_exit(&mut self, ctx: &mut Context<Self>, slot: usize, generation: u64, pid: u32) {
+        let addr = ctx.address();
+        let wait = async move {
+            let code = wait_for_exit(pid).await.unwrap_or(255);
+            addr.do_send(Exited { slot, generation, code });
+        };
+        ctx.spawn(wait.into_actor(self));
+    }
+
+    fn report(&mut self, ctx: &mut Context<Self>) {
+        let (init, main): (Vec<&Run>, Vec<&Run>) = self.runs.iter().partition(|r| r.init);
+        let init: Vec<ContainerState> = init.iter().map(|r| r.status.clone()).collect();
+        let main: Vec<ContainerState> = main.iter().map(|r| r.status.clone()).collect();
+        let status = podstatus::status(
+            &self.pod,
+            &init,
+            &main,
+            &self.s.host_ip,
+            "",
+            &self.start_time,
+            &now(),
+        );
+        let strip = |s: &Value| {
+            let mut s = s.clone();
+            if let Some(conds) = s["conditions"].as_array_mut() {
+                for c in conds {
+                    c["lastTransitionTime"] = Value::Null;
+                }
+            }
+            s
+        };
+        if strip(&status) == strip(&self.reported) {
+            return;
+        }
+        self.reported = status.clone();
+        let (api, ns, name) = (self.s.api.clone(), self.namespace.clone(), self.name.clone());
+        ctx.spawn(
+            async move {
+                if let Err(e) = kube::write_pod_status(&api, &ns, &name, &status).await {
+                    tracing::warn!(actor = "PodWorker", pod = %name, error = %e, "status not written");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    /// Stop the containers (SIGTERM, SIGKILL after the grace period), remove the sandbox,
+    /// confirm the deletion, stop.
+    fn terminate(&mut self, ctx: &mut Context<Self>) {
+        let running: Vec<String> =
+            self.runs.iter().filter(|r| r.running).map(|r| r.id(&self.uid)).collect();
+        if !running.is_empty() {
+            if self.killed {
+                return;
+            }
+            self.killed = true;
+            for r in self.runs.iter().filter(|r| r.running) {
+                let name = r.spec["name"].as_str().unwrap_or("c").to_owned();
+                self.record(
+                    ctx,
+                    EventType::Normal,
+                    "Killing",
+                    format!("Stopping container {name}"),
+                );
+            }
+            let grace = self.pod["metadata"]["deletionGracePeriodSeconds"]
+                .as_u64()
+                .or(self.pod["spec"]["terminationGracePeriodSeconds"].as_u64())
+                .unwrap_or(30);
+            let (rt, ids) = (self.s.runtime.clone(), running.clone());
+            drop(tokio::task::spawn_blocking(move || {
+                for id in &ids {
+                    let _ = rt.kill(id, "TERM");
+                }
+            }));
+            let (rt, ids) = (self.s.runtime.clone(), running);
+            ctx.run_later(Duration::from_secs(grace), move |_, _| {
+                drop(tokio::task::spawn_blocking(move || {
+                    for id in &ids {
+                        let _ = rt.kill(id, "KILL");
+                    }
+                }));
+            });
+            return;
+        }
+        self.busy = true;
+        let ids: Vec<(String, String)> = self
+            .runs
+            .iter()
+            .map(|r| (r.id(&self.uid), r.spec["name"].as_str().unwrap_or("c").to_owned()))
+            .collect();
+        let (rt, dir, netns) = (self.s.runtime.clone(), self.dir.clone(), self.netns.clone());
+        let uid = self.uid.clone();
+        let cleanup = tokio::task::spawn_blocking(move || -> Result<(), AgentError> {
+            for (id, name) in &ids {
+                rt.delete(id)?;
+                dir.unmount_rootfs(name)?;
+            }
+            remove_pod_cgroups(&uid);
+            sandbox::delete_netns(&netns)?;
+            dir.remove()
+        });
+        let (api, ns, name, uid, confirm) = (
+            self.s.api.clone(),
+            self.namespace.clone(),
+            self.name.clone(),
+            self.uid.clone(),
+            self.pod["metadata"]["deletionTimestamp"].is_string(),
+        );
+        ctx.spawn(
+            async move {
+                match cleanup.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(actor = "PodWorker", pod = %name, error = %e, "cleanup incomplete"),
+                    Err(e) => tracing::warn!(actor = "PodWorker", pod = %name, error = %e, "cleanup task failed"),
+                }
+                if confirm && let Err(e) = kube::confirm_deleted(&api, &ns, &name, &uid).await {
+                    tracing::warn!(actor = "PodWorker", pod = %name, error = %e, "deletion not confirmed");
+                }
+            }
+            .into_actor(self)
+            .map(|_, act, ctx| {
+                tracing::info!(actor = "PodWorker", pod = %act.name, "pod removed");
+                ctx.stop();
+            }),
+        );
+    }
+}
+
+/// The node directory behind a pod volume: `emptyDir` under the pod, `hostPath` as given.
+fn volume_source(pod: &Value, dir: &sandbox::PodDir, name: &str) -> Option<std::path::PathBuf> {
+    let v = pod["spec"]["volumes"].as_array()?.iter().find(|v| v["name"] == name)?;
+    if v.get("emptyDir").is_some() {
+        return Some(dir.volume(name));
+    }
+    v["hostPath"]["path"].as_str().map(std::path::PathBuf::from)
+}
+
+/// Remove the pod's cgroup directories (cgroup v1 hierarchies and v2), best effort.
+fn remove_pod_cgroups(uid: &str) {
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    for e in entries.flatten() {
+        for base in [e.path(), std::path::PathBuf::from("/sys/fs/cgroup")] {
+            let _ = std::fs::remove_dir(base.join("k3rs").join(format!("pod{uid}")));
+        }
+    }
+}
+
+/// Wait until process `pid` (our child) ends; its exit code (128 + signal when killed).
+async fn wait_for_exit(pid: u32) -> Option<i32> {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
+    let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::NONBLOCK).ok()?;
+    // `new` is deprecated for fds the AsyncFd does not own; this one owns its pidfd (an
+    // `OwnedFd` moved in), and `register`, the replacement, is `unsafe`, which the workspace
+    // forbids.
+    #[allow(deprecated)]
+    let fd = tokio::io::unix::AsyncFd::new(fd).ok()?;
+    let _ = fd.readable().await.ok()?;
+    let status = rustix::process::waitid(
+        rustix::process::WaitId::PidFd(fd.get_ref().as_fd()),
+        rustix::process::WaitIdOptions::EXITED,
+    )
+    .ok()??;
+    Some(k3rs_agent::runtime::exit_code(&status))
+}
+
+impl Actor for PodWorker {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        tracing::info!(actor = "PodWorker", pod = %self.name, namespace = %self.namespace, "pod assigned to this node");
+        self.terminating = self.pod["metadata"]["deletionTimestamp"].is_string();
+        self.step(ctx);
+    }
+}
+
+impl Handler<Update> for PodWorker {
+    type Result = ();
+
+    fn handle(&mut self, msg: Update, ctx: &mut Self::Context) {
+        self.pod = msg.0;
+        if self.pod["metadata"]["deletionTimestamp"].is_string() && !self.terminating {
+            self.terminating = true;
+        }
+        self.step(ctx);
+    }
+}
+
+impl Handler<Gone> for PodWorker {
+    type Result = ();
+
+    fn handle(&mut self, _: Gone, ctx: &mut Self::Context) {
+        self.terminating = true;
+        self.pod["metadata"]["deletionTimestamp"] = Value::Null;
+        self.step(ctx);
+    }
+}
+
+impl Handler<Exited> for PodWorker {
+    type Result = ();
+
+    fn handle(&mut self, msg: Exited, ctx: &mut Self::Context) {
+        let Some(r) = self.runs.get_mut(msg.slot) else { return };
+        if r.generation != msg.generation {
+            return;
+        }
+        r.running = false;
+        r.status.ready = false;
+        let started = match &r.status.state {
+            State::Running { started_at } => started_at.clone(),
+            _ => now(),
+        };
+        r.status.state = State::exited(msg.code, false, &started, &now());
+        let name = r.spec["name"].as_str().unwrap_or("c").to_owned();
+        tracing::info!(actor = "PodWorker", pod = %self.name, container = %name, code = msg.code, "container exited");
+        let (rt, id, dir) = (self.s.runtime.clone(), r.id(&self.uid), self.dir.clone());
+        let cname = name.clone();
+        drop(tokio::task::spawn_blocking(move || {
+            let _ = rt.delete(&id);
+            let _ = dir.unmount_rootfs(&cname);
+        }));
+        if !self.terminating && podstatus::restarts(&self.policy(), msg.code) {
+            let r = &mut self.runs[msg.slot];
+            let delay = if r.status.restarts == 0 {
+                Duration::ZERO
+            } else {
+                podstatus::backoff(r.status.restarts - 1)
+            };
+            if !delay.is_zero() {
+                r.status.last = Some(r.status.state.clone());
+                let message = format!(
+                    "back-off {}s restarting failed container={name} pod={}_{}({})",
+                    delay.as_secs(),
+                    self.name,
+                    self.namespace,
+                    self.uid
+                );
+                r.status.state = State::waiting("CrashLoopBackOff", &message);
+                self.record(
+                    ctx,
+                    EventType::Warning,
+                    "BackOff",
+                    format!(
+                        "Back-off restarting failed container {name} in pod {}_{}({})",
+                        self.name, self.namespace, self.uid
+                    ),
+                );
+            }
+            let r = &mut self.runs[msg.slot];
+            r.held = true;
+            ctx.run_later(delay, move |act, ctx| {
+                act.runs[msg.slot].held = false;
+                act.step(ctx);
+            });
+        }
+        self.report(ctx);
+        self.step(ctx);
+    }
+}

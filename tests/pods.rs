@@ -1,0 +1,158 @@
+//! End to end: pods run on a node with real runc containers from an air-gap image (busybox,
+//! built from the host's static busybox): a Deployment's pod comes up Running and Ready, a
+//! failing container goes into CrashLoopBackOff, a one-shot pod completes, a missing image is
+//! reported, and deleting pods stops their containers and removes their sandboxes.
+//! Needs root, runc, busybox-static and iproute2 (installed by scripts/test.sh).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, eventually, require_tool};
+
+/// A `docker save` archive of `busybox:test` made from the host's static busybox.
+fn busybox_archive() -> Vec<u8> {
+    let binary =
+        std::fs::read("/usr/bin/busybox").or_else(|_| std::fs::read("/bin/busybox")).unwrap();
+    let links: Vec<(&str, &str)> =
+        ["sh", "sleep", "echo", "cat", "true", "false", "ls", "httpd", "wget", "hostname"]
+            .iter()
+            .map(|n| (Box::leak(format!("bin/{n}").into_boxed_str()) as &str, "busybox"))
+            .collect();
+    let layer = k3rs_images::testing::layer_with_links(&[("bin/busybox", binary)], &links);
+    k3rs_images::testing::docker_archive(&["busybox:test"], &[&layer])
+}
+
+/// Deletes the test's pods when the test ends, passing or not, so their containers, mounts and
+/// network namespaces go with them (the agent removes them; the server is still up then).
+struct DeletePods {
+    kubeconfig: std::path::PathBuf,
+    home: std::path::PathBuf,
+}
+
+impl Drop for DeletePods {
+    fn drop(&mut self) {
+        let args = ["delete", "pods", "--all", "--grace-period=1", "--timeout=60s"];
+        let _ = common::kubectl(&self.kubeconfig, &self.home, &args);
+    }
+}
+
+fn phase_and_reason(server: &Server, pod: &str) -> String {
+    let path = "{.status.phase} {.status.containerStatuses[0].state.waiting.reason}{.status.containerStatuses[0].state.terminated.reason}";
+    server.k(&["get", "pod", pod, "-o", &format!("jsonpath={path}")]).1
+}
+
+fn pod_manifest(name: &str, image: &str, command: &str, restart: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: {name}}}
+spec:
+  restartPolicy: {restart}
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: main
+    image: {image}
+    command: [sh, -c, '{command}']
+"
+    )
+}
+
+#[test]
+fn pods_run_in_runc_containers_restart_complete_and_go() {
+    if !require_tool("kubectl") || !require_tool("runc") || !require_tool("ip") {
+        return;
+    }
+    if !rustix::process::geteuid().is_root() {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "running pods needs root");
+        eprintln!("SKIPPED: running pods needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let airgap = dir.path().join("data/agent/images");
+    std::fs::create_dir_all(&airgap).unwrap();
+    std::fs::write(airgap.join("busybox.tar"), busybox_archive()).unwrap();
+    let password = dir.path().join("node/password");
+    let server = Server::start_in(
+        dir,
+        &[
+            "--node-name",
+            "node-0",
+            "--node-ip",
+            "127.0.0.1",
+            "--node-password-file",
+            password.to_str().unwrap(),
+        ],
+    );
+    let _cleanup =
+        DeletePods { kubeconfig: server.kubeconfig.clone(), home: server.dir.path().to_owned() };
+    let k = |args: &[&str]| server.k(args);
+    let apply = |name: &str, yaml: &str| {
+        let file = server.dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&file, yaml).unwrap();
+        let (code, out) = k(&["apply", "-f", file.to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{out}");
+    };
+    eventually("node-0 ready", Duration::from_secs(30), || {
+        k(&["get", "node", "node-0"]).1.contains(" Ready ").then_some(())
+    });
+
+    apply(
+        "runner",
+        &pod_manifest("runner", "busybox:test", "echo started; exec sleep 3600", "Always"),
+    );
+    apply("crasher", &pod_manifest("crasher", "busybox:test", "echo failing; exit 3", "Always"));
+    apply("oneshot", &pod_manifest("oneshot", "busybox:test", "echo done", "Never"));
+    apply("ghost", &pod_manifest("ghost", "missing:1", "true", "Always"));
+
+    eventually("runner running and ready", Duration::from_secs(30), || {
+        let (_, out) = k(&["get", "pod", "runner", "--no-headers"]);
+        (out.contains("1/1") && out.contains("Running")).then_some(())
+    });
+    let (_, uid) = k(&["get", "pod", "runner", "-o", "jsonpath={.metadata.uid}"]);
+    let netns: String = uid.chars().filter(char::is_ascii_alphanumeric).take(16).collect();
+    let netns = format!("/run/netns/k3rs-{netns}");
+    assert!(std::path::Path::new(&netns).exists(), "the pod has its network namespace");
+    let log = server.dir.path().join(format!("data/agent/pods/{uid}/containers/main/0.log"));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "started\n");
+
+    eventually("oneshot completed", Duration::from_secs(30), || {
+        (phase_and_reason(&server, "oneshot") == "Succeeded Completed").then_some(())
+    });
+    eventually("crasher backing off", Duration::from_secs(60), || {
+        let (_, out) = k(&[
+            "get",
+            "pod",
+            "crasher",
+            "-o",
+            "jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].lastState.terminated.exitCode}",
+        ]);
+        let restarts: u32 = out.split(' ').next().unwrap_or("0").parse().unwrap_or(0);
+        (restarts >= 1 && out.ends_with(" 3")).then_some(())
+    });
+    eventually("crasher in CrashLoopBackOff", Duration::from_secs(60), || {
+        phase_and_reason(&server, "crasher").contains("CrashLoopBackOff").then_some(())
+    });
+    eventually("ghost waits for its image", Duration::from_secs(20), || {
+        (phase_and_reason(&server, "ghost") == "Pending ErrImageNeverPull").then_some(())
+    });
+    let (_, events) = k(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=runner",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
+    for reason in ["Scheduled", "Pulled", "Created", "Started"] {
+        assert!(events.contains(reason), "{reason} in {events}");
+    }
+
+    let (code, out) =
+        k(&["delete", "pod", "runner", "crasher", "oneshot", "ghost", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(k(&["get", "pods", "-o", "name"]).1, "", "all gone");
+    assert!(!std::path::Path::new(&netns).exists(), "the sandbox is removed");
+}
