@@ -18,6 +18,7 @@ fn start_agent(dir: &std::path::Path, i: usize, port: u16, token: &str) -> Child
     Command::new(env!("CARGO_BIN_EXE_k3rs"))
         .args(["agent", "--server", &format!("https://127.0.0.1:{port}"), "--token", token])
         .args(["--node-name", &format!("bench-{i}"), "--node-ip", &format!("127.0.1.{}", i + 1)])
+        .args(["--lb-server-port", &free_port().to_string()])
         .arg("--data-dir")
         .arg(dir.join(format!("agent-{i}")))
         .arg("--node-password-file")

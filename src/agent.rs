@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use actix::prelude::*;
 use anyhow::{Context, bail};
+use k3rs_actors::loadbalancer::{self, LoadBalancerActor};
 use k3rs_actors::{AgentSettings, NodeAgentActor};
 use k3rs_agent::host::HostFacts;
 use k3rs_agent::identity;
@@ -105,16 +106,27 @@ pub fn run(args: &AgentArgs, data_dir: DataDir, is_root: bool) -> anyhow::Result
             .with_context(|| format!("reading --token-file {}", path.display()))?,
         (None, None) => bail!("--token (K3RS_TOKEN) or --token-file is required"),
     };
-    let settings = settings(&args.node, server, &token, &data_dir, is_root, false)?;
+    let mut settings = settings(&args.node, server, &token, &data_dir, is_root, false)?;
     if args.print_config {
         println!("{settings:#?}");
         return Ok(());
     }
     import_airgap_images(&data_dir)?;
+    // Everything the agent sends to servers goes through its load balancer.
+    let default = server.trim_start_matches("https://").trim_end_matches('/');
+    let default =
+        if default.contains(':') { default.to_owned() } else { format!("{default}:6443") };
+    let port = args.node.lb_server_port;
+    let lb = LoadBalancerActor::bind(port, &default, data_dir.lb_state_file(loadbalancer::SERVICE))
+        .with_context(|| {
+            format!("listening on 127.0.0.1:{port} for the load balancer (--lb-server-port)")
+        })?;
+    settings.join.server = format!("https://127.0.0.1:{}", lb.local_addr().port());
     let system = System::new();
     system.block_on(async {
         let stop = crate::server::shutdown_signal()?;
-        NodeAgentActor::new(settings).start();
+        let lb = lb.start();
+        NodeAgentActor::new(settings).with_load_balancer(lb).start();
         actix::spawn(async {
             stop.await;
             tracing::info!("shutting down");

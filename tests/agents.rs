@@ -28,8 +28,14 @@ fn a_server_and_two_agents_are_ready_nodes_with_roles_and_versions() {
     if !require_tool("kubectl") {
         return;
     }
-    let (server, _dirs, mut agents) = common::three_nodes();
+    let (server, dirs, mut agents) = common::three_nodes();
     let a2 = agents.pop().unwrap();
+    // Agents reach the server through their load balancer, which keeps the server list.
+    let lb = std::fs::read_to_string(
+        dirs.path().join("a1/data/agent/etc/k3rs-agent-load-balancer.json"),
+    )
+    .unwrap();
+    assert!(lb.contains(&format!("\"ServerURL\":\"https://127.0.0.1:{}\"", server.port)), "{lb}");
     assert_eq!(readiness(&server), ["agent-1 True", "agent-2 True", "server-0 True"]);
     let labels =
         |node: &str| server.k(&["get", "node", node, "-o", "jsonpath={.metadata.labels}"]).1;

@@ -46,6 +46,8 @@ pub struct NodeAgentActor {
     /// `/v1-k3rs/config` from joining.
     cluster: Value,
     pods: Option<Addr<crate::pods::PodSupervisor>>,
+    /// The load balancer the agent reaches servers through, told of every server found.
+    lb: Option<Addr<crate::loadbalancer::LoadBalancerActor>>,
 }
 
 impl NodeAgentActor {
@@ -59,7 +61,14 @@ impl NodeAgentActor {
             busy: false,
             cluster: Value::Null,
             pods: None,
+            lb: None,
         }
+    }
+
+    /// Send the servers the agent learns to this load balancer.
+    pub fn with_load_balancer(mut self, lb: Addr<crate::loadbalancer::LoadBalancerActor>) -> Self {
+        self.lb = Some(lb);
+        self
     }
 
     fn join(&mut self, ctx: &mut Context<Self>) {
@@ -89,6 +98,11 @@ impl NodeAgentActor {
         };
         self.api = Some(Https::new(&self.settings.join.server, tls, Vec::new()));
         self.cluster = joined.config.clone();
+        if let Some(lb) = &self.lb
+            && !joined.apiservers.is_empty()
+        {
+            lb.do_send(crate::loadbalancer::SetServers(joined.apiservers.clone()));
+        }
         self.register(ctx);
     }
 

@@ -2,14 +2,16 @@
 //! `k3rs-net` or `k3rs-config`: it owns lifecycle (timers, supervision, shutdown) and message
 //! plumbing, never logic that could not be tested without actix.
 //!
-//! Owns: DatastoreActor, ApiActor, ControllerActor (today); NodeRegistry, TunnelSession, PodSupervisor,
-//! FlannelActor and the agent's load-balancer actor as they land.
+//! Owns: DatastoreActor, ApiActor, ControllerActor; on agents NodeAgentActor, PodSupervisor
+//! with its PodWorkers and LoadBalancerActor; NodeRegistry, TunnelSession and FlannelActor as
+//! they land.
 //! Does not: parse configuration, build paths, or talk HTTP itself.
 
 pub mod agent;
 pub mod api;
 pub mod controllers;
 pub mod datastore;
+pub mod loadbalancer;
 pub mod pods;
 
 pub use agent::{AgentSettings, NodeAgentActor};

@@ -6,6 +6,7 @@
 //! about actix; read configuration (callers pass values in).
 
 pub mod kubeconfig;
+pub mod lb;
 pub mod nodepass;
 pub mod pki;
 pub mod server_certs;

@@ -170,6 +170,7 @@ impl Agent {
             .args(["agent", "--data-dir"])
             .arg(dir.join("data"))
             .args(["--server", server, "--token", token, "--node-name", name, "--node-ip", ip])
+            .args(["--lb-server-port", &free_port().to_string()])
             .arg("--node-password-file")
             .arg(dir.join("node/password"))
             .env("RUST_LOG", "info")
