@@ -70,7 +70,8 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
             .await
             .context("creating the system namespaces")?;
         let datastore = DatastoreActor::new(store.clone(), policy).start();
-        ControllerActor::new(store.clone(), registry.clone()).start();
+        ControllerActor::new(store.clone(), registry.clone(), args.cluster_cidr.to_string())
+            .start();
         let state = ApiState {
             datastore,
             store,

@@ -53,6 +53,14 @@ fn a_server_and_two_agents_are_ready_nodes_with_roles_and_versions() {
         r#"jsonpath={.status.addresses[?(@.type=="InternalIP")].address}"#,
     ]);
     assert_eq!(ip, "127.0.0.3");
+    // Each node gets its own pod range from the cluster CIDR.
+    let ranges = eventually("pod ranges for the three nodes", Duration::from_secs(20), || {
+        let (_, out) = server.k(&["get", "nodes", "-o", "jsonpath={.items[*].spec.podCIDR}"]);
+        let mut r: Vec<String> = out.split_whitespace().map(str::to_owned).collect();
+        r.sort();
+        (r.len() == 3).then_some(r)
+    });
+    assert_eq!(ranges, ["10.42.0.0/24", "10.42.1.0/24", "10.42.2.0/24"]);
     // The admin summary counts them.
     let (code, status) = server.k(&["get", "--raw", "/admin/status"]);
     assert_eq!(code, Some(0), "{status}");

@@ -9,11 +9,17 @@ use k3rs_api::registry::SharedRegistry;
 pub struct ControllerActor {
     store: k3rs_store::Datastore,
     registry: SharedRegistry,
+    /// `--cluster-cidr`, which node pod ranges come from.
+    cluster_cidr: String,
 }
 
 impl ControllerActor {
-    pub fn new(store: k3rs_store::Datastore, registry: SharedRegistry) -> Self {
-        ControllerActor { store, registry }
+    pub fn new(
+        store: k3rs_store::Datastore,
+        registry: SharedRegistry,
+        cluster_cidr: String,
+    ) -> Self {
+        ControllerActor { store, registry, cluster_cidr }
     }
 }
 
@@ -23,7 +29,12 @@ impl Actor for ControllerActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         let (store, registry) = (self.store.clone(), self.registry.clone());
         ctx.spawn(
-            k3rs_controllers::nodelifecycle::run(store.clone(), registry.clone()).into_actor(self),
+            k3rs_controllers::nodelifecycle::run(
+                store.clone(),
+                registry.clone(),
+                self.cluster_cidr.clone(),
+            )
+            .into_actor(self),
         );
         ctx.spawn(
             k3rs_controllers::events::run_expiry(store.clone(), registry.clone()).into_actor(self),

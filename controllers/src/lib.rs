@@ -11,6 +11,7 @@ pub mod crd;
 pub mod deployment;
 pub mod events;
 pub mod gc;
+pub mod ipam;
 pub mod manager;
 pub mod namespace;
 pub mod nodelifecycle;

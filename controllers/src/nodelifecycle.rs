@@ -3,7 +3,7 @@
 //! `Ready=Unknown` ("Kubelet stopped posting node status.", all conditions Unknown) and gets the
 //! `node.kubernetes.io/unreachable` taints; once its agent reports Ready again, the taints go.
 //! The node-password Secret of a node is made owned by its Node, so deleting the Node removes
-//! the Secret. Checked on a timer (`run`), since a silent node makes no events.
+//! the Secret, and a node without a pod range gets one (`ipam`). Checked on a timer (`run`), since a silent node makes no events.
 
 use std::time::Duration;
 
@@ -101,8 +101,40 @@ pub fn with_unreachable_taints(taints: &Value, add: bool, now: &str) -> Value {
     json!(out)
 }
 
+/// Give every node without a `podCIDR` one from `cluster_cidr`.
+async fn assign_pod_cidrs(
+    objects: &Objects<'_>,
+    nodes: &k3rs_api::registry::ResourceDef,
+    node_list: &[Value],
+    cluster_cidr: &str,
+) -> Result<(), k3rs_api::Status> {
+    let mut used: Vec<String> =
+        node_list.iter().filter_map(|n| n["spec"]["podCIDR"].as_str().map(str::to_owned)).collect();
+    for node in node_list.iter().filter(|n| n["spec"]["podCIDR"].as_str().is_none_or(str::is_empty))
+    {
+        let name = node["metadata"]["name"].as_str().unwrap_or_default();
+        let Some(cidr) = crate::ipam::next_pod_cidr(cluster_cidr, &used) else {
+            tracing::warn!(actor = "ControllerActor", node = %name, "no pod range left in the cluster CIDR");
+            continue;
+        };
+        objects
+            .update_with(nodes, None, name, Sub::Main, false, |n| {
+                let mut n = n.clone();
+                if n["spec"]["podCIDR"].as_str().is_none_or(str::is_empty) {
+                    n["spec"]["podCIDR"] = json!(cidr);
+                    n["spec"]["podCIDRs"] = json!([cidr]);
+                }
+                Ok((n, false))
+            })
+            .await?;
+        tracing::info!(actor = "ControllerActor", node = %name, %cidr, "pod range assigned");
+        used.push(cidr);
+    }
+    Ok(())
+}
+
 /// Check every node now; errors are logged and the next period tries again.
-pub async fn check(objects: &Objects<'_>) -> Result<(), k3rs_api::Status> {
+pub async fn check(objects: &Objects<'_>, cluster_cidr: &str) -> Result<(), k3rs_api::Status> {
     let registry = objects.registry;
     let (Some(nodes), Some(leases), Some(secrets)) = (
         registry.get("", "v1", "nodes"),
@@ -114,6 +146,7 @@ pub async fn check(objects: &Objects<'_>) -> Result<(), k3rs_api::Status> {
     let all = Selectors::default();
     let (node_list, _) = objects.list(nodes, None, &all)?;
     let (lease_list, _) = objects.list(leases, Some("kube-node-lease"), &all)?;
+    assign_pod_cidrs(objects, nodes, &node_list, cluster_cidr).await?;
     let now = OffsetDateTime::now_utc();
     let stamp = k3rs_api::objects::timestamp(now);
     for node in &node_list {
@@ -176,13 +209,13 @@ pub async fn check(objects: &Objects<'_>) -> Result<(), k3rs_api::Status> {
 }
 
 /// Check nodes every `PERIOD`, for as long as the caller keeps this future.
-pub async fn run(store: Datastore, registry: SharedRegistry) {
+pub async fn run(store: Datastore, registry: SharedRegistry, cluster_cidr: String) {
     let mut tick = tokio::time::interval(PERIOD);
     loop {
         tick.tick().await;
         let snapshot = registry.snapshot();
         let objects = Objects::new(&store, &snapshot);
-        if let Err(e) = check(&objects).await {
+        if let Err(e) = check(&objects, &cluster_cidr).await {
             tracing::warn!(actor = "ControllerActor", error = %e.message, "node lifecycle check failed");
         }
     }
