@@ -138,6 +138,66 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
     eventually("ghost waits for its image", Duration::from_secs(20), || {
         (phase_and_reason(&server, "ghost") == "Pending ErrImageNeverPull").then_some(())
     });
+    // ConfigMaps and Secrets reach containers as files and environment variables.
+    assert_eq!(
+        k(&["create", "configmap", "settings", "--from-literal=a=1", "--from-literal=b=2"]).0,
+        Some(0)
+    );
+    assert_eq!(k(&["create", "secret", "generic", "creds", "--from-literal=key=value"]).0, Some(0));
+    apply(
+        "reader",
+        "apiVersion: v1
+kind: Pod
+metadata: {name: reader}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox:test
+    command: [sh, -c, 'cat /etc/cfg/a; echo; cat /etc/creds/key; echo; echo $KEY $CFG_b $POD']
+    env:
+    - {name: KEY, valueFrom: {secretKeyRef: {name: creds, key: key}}}
+    - {name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    envFrom: [{configMapRef: {name: settings}, prefix: CFG_}]
+    volumeMounts:
+    - {name: cfg, mountPath: /etc/cfg}
+    - {name: creds, mountPath: /etc/creds, readOnly: true}
+  volumes:
+  - {name: cfg, configMap: {name: settings}}
+  - {name: creds, secret: {secretName: creds, defaultMode: 0400}}
+",
+    );
+    eventually("reader completed", Duration::from_secs(30), || {
+        (phase_and_reason(&server, "reader") == "Succeeded Completed").then_some(())
+    });
+    let (_, uid) = k(&["get", "pod", "reader", "-o", "jsonpath={.metadata.uid}"]);
+    let log = server.dir.path().join(format!("data/agent/pods/{uid}/containers/main/0.log"));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "1\nvalue\nvalue 2 reader\n");
+    apply(
+        "lost",
+        "apiVersion: v1
+kind: Pod
+metadata: {name: lost}
+spec:
+  containers:
+  - {name: main, image: busybox:test, command: [sleep, '1']}
+  volumes:
+  - {name: cfg, configMap: {name: no-such-config}}
+",
+    );
+    eventually("the mount failure", Duration::from_secs(30), || {
+        let (_, m) = k(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=lost,reason=FailedMount",
+            "-o",
+            "jsonpath={.items[0].message}",
+        ]);
+        (m == "MountVolume.SetUp failed for volume \"cfg\" : configmap \"no-such-config\" not found").then_some(())
+    });
+    assert_eq!(phase_and_reason(&server, "lost"), "Pending ContainerCreating");
+
     let (_, events) = k(&[
         "get",
         "events",
@@ -150,8 +210,17 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
         assert!(events.contains(reason), "{reason} in {events}");
     }
 
-    let (code, out) =
-        k(&["delete", "pod", "runner", "crasher", "oneshot", "ghost", "--timeout=60s"]);
+    let (code, out) = k(&[
+        "delete",
+        "pod",
+        "runner",
+        "crasher",
+        "oneshot",
+        "ghost",
+        "reader",
+        "lost",
+        "--timeout=60s",
+    ]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(k(&["get", "pods", "-o", "name"]).1, "", "all gone");
     assert!(!std::path::Path::new(&netns).exists(), "the sandbox is removed");

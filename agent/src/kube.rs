@@ -21,7 +21,7 @@ fn failed(what: &str, answer: &Answer) -> AgentError {
 }
 
 /// Get an object; `None` when it does not exist.
-async fn get(api: &Https, path: &str) -> Result<Option<Value>, AgentError> {
+pub async fn get(api: &Https, path: &str) -> Result<Option<Value>, AgentError> {
     let answer = api.get(path).await?;
     match answer.code {
         404 => Ok(None),
@@ -194,6 +194,22 @@ pub async fn post_event(api: &Https, event: &Value) -> Result<(), AgentError> {
     let ns = event["metadata"]["namespace"].as_str().unwrap_or("default");
     let answer = api.json(Method::POST, &format!("/api/v1/namespaces/{ns}/events"), event).await?;
     if answer.ok() { Ok(()) } else { Err(failed("recording an event", &answer)) }
+}
+
+/// The ConfigMaps and Secrets `pod` references, as the node may read them.
+pub async fn sources(api: &Https, pod: &Value) -> Result<crate::volumes::Sources, AgentError> {
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
+    let (cms, secrets) = crate::volumes::referenced(pod);
+    let mut out = crate::volumes::Sources::default();
+    for name in cms {
+        let obj = get(api, &format!("/api/v1/namespaces/{ns}/configmaps/{name}")).await?;
+        out.config_maps.insert(name, obj);
+    }
+    for name in secrets {
+        let obj = get(api, &format!("/api/v1/namespaces/{ns}/secrets/{name}")).await?;
+        out.secrets.insert(name, obj);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod oci;
 pub mod podstatus;
 pub mod runtime;
 pub mod sandbox;
+pub mod volumes;
 
 use std::path::PathBuf;
 

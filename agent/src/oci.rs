@@ -9,6 +9,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::volumes::SourcedEnv;
+
 /// What the container runtime gives a container unless the pod asks otherwise (the default
 /// capability set of containerd and CRI-O).
 pub const DEFAULT_CAPABILITIES: &[&str] = &[
@@ -108,13 +110,15 @@ fn strings(v: &Value) -> Vec<String> {
     v.as_array().into_iter().flatten().filter_map(|s| s.as_str().map(str::to_owned)).collect()
 }
 
-/// The container's environment: the image's, then the container's own (`value` and
-/// `fieldRef`; later entries may refer to earlier ones).
+/// The container's environment: the default PATH, the image's, `envFrom`, then the
+/// container's own (`value`, `fieldRef`, ConfigMap/Secret keys; later entries may refer to
+/// earlier ones).
 pub fn environment(
     pod: &Value,
     container: &Value,
     image: &Value,
     d: &Downward,
+    sourced: &SourcedEnv,
 ) -> Vec<(String, String)> {
     // containerd's default PATH, which an image's own replaces.
     let mut env: Vec<(String, String)> = vec![("PATH".into(), DEFAULT_PATH.into())];
@@ -125,12 +129,18 @@ pub fn environment(
         env.retain(|(name, _)| *name != k);
         env.push((k, v));
     }
+    for (k, v) in &sourced.from {
+        env.retain(|(name, _)| name != k);
+        env.push((k.clone(), v.clone()));
+    }
     for e in container["env"].as_array().into_iter().flatten() {
         let Some(name) = e["name"].as_str() else { continue };
         let value = if let Some(v) = e["value"].as_str() {
             expand(v, &env)
         } else if let Some(path) = e["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
             field(pod, path, d)
+        } else if let Some(v) = sourced.keys.get(name) {
+            v.clone()
         } else if e["value"].is_null() && e["valueFrom"].is_null() {
             String::new()
         } else {
@@ -249,8 +259,9 @@ pub fn spec(
     cgroup: &str,
     paths: &Paths<'_>,
     d: &Downward,
+    sourced: &SourcedEnv,
 ) -> Value {
-    let env = environment(pod, container, image, d);
+    let env = environment(pod, container, image, d, sourced);
     let (uid, gid) = user(pod, container, image);
     let caps = capabilities(container);
     let sc = &container["securityContext"];
@@ -360,11 +371,11 @@ mod tests {
             {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
             {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]});
-        let env = environment(&pod(), &c, &image, &d);
+        let env = environment(&pod(), &c, &image, &d, &SourcedEnv::default());
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap();
         assert_eq!(get("MODE"), "prod");
         assert_eq!(get("PATH"), "/bin", "the image's PATH replaces the default");
-        let bare = environment(&pod(), &json!({}), &json!({}), &d);
+        let bare = environment(&pod(), &json!({}), &json!({}), &d, &SourcedEnv::default());
         assert_eq!(bare, [("PATH".to_owned(), DEFAULT_PATH.to_owned())]);
         assert_eq!(get("GREETING"), "hi prod $(MODE) $(NOPE)");
         assert_eq!(
@@ -416,7 +427,15 @@ mod tests {
         let c = json!({"name": "c", "image": "busybox", "command": ["sleep", "1"],
                        "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": true}, {"name": "gone", "mountPath": "/x"}],
                        "securityContext": {"readOnlyRootFilesystem": true}});
-        let s = spec(&pod(), &c, &json!({}), "/k3rs/podu1/c", &paths, &Downward::default());
+        let s = spec(
+            &pod(),
+            &c,
+            &json!({}),
+            "/k3rs/podu1/c",
+            &paths,
+            &Downward::default(),
+            &SourcedEnv::default(),
+        );
         assert_eq!(
             s["linux"]["namespaces"][4],
             json!({"type": "network", "path": "/run/netns/k3rs-u1"})

@@ -109,6 +109,35 @@ impl PodDir {
         Ok(())
     }
 
+    /// Write a volume's files (`configMap`, `secret`, `downwardAPI`, `projected`), replacing
+    /// what it held; paths stay inside the volume.
+    pub fn write_volume(
+        &self,
+        name: &str,
+        files: &[crate::volumes::File],
+    ) -> Result<(), AgentError> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.volume(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        for (rel, content, mode) in files {
+            if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                return Err(AgentError::Runtime(format!(
+                    "volume {name}: path {} leaves the volume",
+                    rel.display()
+                )));
+            }
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            std::fs::write(&path, content).map_err(io(&path))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode))
+                .map_err(io(&path))?;
+        }
+        Ok(())
+    }
+
     /// A container's bundle with its root: overlayfs of `layers` (bottom first) under a fresh
     /// writable layer. Returns the bundle directory.
     pub fn mount_rootfs(&self, container: &str, layers: &[PathBuf]) -> Result<PathBuf, AgentError> {

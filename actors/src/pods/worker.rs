@@ -66,6 +66,8 @@ pub struct PodWorker {
     netns: String,
     runs: Vec<Run>,
     sandbox_ready: bool,
+    /// The ConfigMaps and Secrets the pod uses, read before its sandbox is made.
+    sources: Option<k3rs_agent::volumes::Sources>,
     /// Waiting for images to appear in the store.
     image_hold: bool,
     busy: bool,
@@ -73,6 +75,9 @@ pub struct PodWorker {
     killed: bool,
     start_time: String,
     reported: Value,
+    /// A status write is in flight; `write_again` asks for another when it ends.
+    writing: bool,
+    write_again: bool,
 }
 
 fn now() -> String {
@@ -85,17 +90,40 @@ impl PodWorker {
         let uid = text(&pod["metadata"]["uid"]);
         let mut runs = Vec::new();
         for (key, init) in [("initContainers", true), ("containers", false)] {
+            let reported = if init { "initContainerStatuses" } else { "containerStatuses" };
             for c in pod["spec"][key].as_array().into_iter().flatten() {
-                let status = ContainerState::new(
-                    c["name"].as_str().unwrap_or("c"),
-                    c["image"].as_str().unwrap_or(""),
-                );
+                let name = c["name"].as_str().unwrap_or("c");
+                let mut status = ContainerState::new(name, c["image"].as_str().unwrap_or(""));
+                let mut generation = 0;
+                // A container that already ran to its end (before an agent restart) keeps
+                // that end: a completed pod is not run again.
+                let before = pod["status"][reported]
+                    .as_array()
+                    .and_then(|list| list.iter().find(|s| s["name"] == name));
+                if let Some(t) = before.map(|b| &b["state"]["terminated"]).filter(|t| t.is_object())
+                {
+                    let text = |k: &str| t[k].as_str().unwrap_or_default().to_owned();
+                    status.state = State::Terminated {
+                        exit_code: t["exitCode"]
+                            .as_i64()
+                            .and_then(|c| i32::try_from(c).ok())
+                            .unwrap_or(0),
+                        reason: text("reason"),
+                        started_at: text("startedAt"),
+                        finished_at: text("finishedAt"),
+                    };
+                    status.restarts = before
+                        .and_then(|b| b["restartCount"].as_u64())
+                        .and_then(|r| u32::try_from(r).ok())
+                        .unwrap_or(0);
+                    generation = 1;
+                }
                 runs.push(Run {
                     spec: c.clone(),
                     init,
                     status,
                     running: false,
-                    generation: 0,
+                    generation,
                     held: false,
                 });
             }
@@ -110,12 +138,15 @@ impl PodWorker {
             pod,
             runs,
             sandbox_ready: false,
+            sources: None,
             image_hold: false,
             busy: false,
             terminating: false,
             killed: false,
             start_time: now(),
             reported: Value::Null,
+            writing: false,
+            write_again: false,
         }
     }
 
@@ -155,11 +186,14 @@ impl PodWorker {
         if self.terminating {
             return self.terminate(ctx);
         }
+        // Nothing is set up on the node for a pod whose images are not here.
+        if !self.sandbox_ready && (self.image_hold || self.hold_for_images(ctx)) {
+            return self.report(ctx);
+        }
+        if self.sources.is_none() {
+            return self.fetch_sources(ctx);
+        }
         if !self.sandbox_ready {
-            // Nothing is set up on the node for a pod whose images are not here.
-            if self.image_hold || self.hold_for_images(ctx) {
-                return self.report(ctx);
-            }
             return self.setup(ctx);
         }
         // Init containers one at a time, in order; then every container.
@@ -227,6 +261,24 @@ impl PodWorker {
         missing
     }
 
+    /// Read the ConfigMaps and Secrets the pod uses (again on every sandbox attempt).
+    fn fetch_sources(&mut self, ctx: &mut Context<Self>) {
+        self.busy = true;
+        let (api, pod) = (self.s.api.clone(), self.pod.clone());
+        ctx.spawn(async move { kube::sources(&api, &pod).await }.into_actor(self).map(|result, act, ctx| {
+            act.busy = false;
+            match result {
+                Ok(sources) => act.sources = Some(sources),
+                Err(e) => {
+                    tracing::warn!(actor = "PodWorker", pod = %act.name, error = %e, "cannot read the pod's configmaps and secrets");
+                    ctx.run_later(Duration::from_secs(5), |act, ctx| act.step(ctx));
+                    return;
+                }
+            }
+            act.step(ctx);
+        }));
+    }
+
     fn setup(&mut self, ctx: &mut Context<Self>) {
         self.busy = true;
         let (dir, netns) = (self.dir.clone(), self.netns.clone());
@@ -241,10 +293,42 @@ impl PodWorker {
             .filter(|v| v.get("emptyDir").is_some())
             .filter_map(|v| v["name"].as_str().map(str::to_owned))
             .collect();
+        // Files of configMap, secret, downwardAPI and projected volumes; a missing source
+        // fails the mount (the pod waits, as the kubelet's FailedMount).
+        let sources = self.sources.clone().unwrap_or_default();
+        let downward = oci::Downward {
+            node_name: self.s.node.clone(),
+            pod_ip: String::new(),
+            host_ip: self.s.host_ip.clone(),
+        };
+        let mut volume_files = Vec::new();
+        for v in self.pod["spec"]["volumes"].as_array().into_iter().flatten() {
+            let name = v["name"].as_str().unwrap_or_default().to_owned();
+            if v.get("emptyDir").is_some() || v.get("hostPath").is_some() {
+                continue;
+            }
+            match k3rs_agent::volumes::files(v, &self.pod, &sources, &downward) {
+                Ok(files) => volume_files.push((name, files)),
+                Err(message) => {
+                    self.busy = false;
+                    self.sources = None;
+                    let text =
+                        format!("MountVolume.SetUp failed for volume \"{name}\" : {message}");
+                    tracing::warn!(actor = "PodWorker", pod = %self.name, "{text}");
+                    self.record(ctx, EventType::Warning, "FailedMount", text);
+                    ctx.run_later(Duration::from_secs(10), |act, ctx| act.step(ctx));
+                    return self.report(ctx);
+                }
+            }
+        }
         let work = tokio::task::spawn_blocking(move || -> Result<(), AgentError> {
             sandbox::create_netns(&netns)?;
             let names: Vec<&str> = empty.iter().map(String::as_str).collect();
-            dir.prepare(&hosts, &resolv, &format!("{hostname}\n"), &names)
+            dir.prepare(&hosts, &resolv, &format!("{hostname}\n"), &names)?;
+            for (name, files) in &volume_files {
+                dir.write_volume(name, files)?;
+            }
+            Ok(())
         });
         ctx.spawn(work.into_actor(self).map(|result, act, ctx| {
             act.busy = false;
@@ -280,6 +364,27 @@ impl PodWorker {
         let (pod, dir) = (self.pod.clone(), self.dir.clone());
         let netns_path = std::path::PathBuf::from("/run/netns").join(&self.netns);
         let cgroup = format!("/k3rs/pod{}/{}", self.uid, name);
+        let sourced = match k3rs_agent::volumes::env_from_sources(
+            &spec,
+            &self.namespace,
+            &self.sources.clone().unwrap_or_default(),
+        ) {
+            Ok(s) => s,
+            Err(message) => {
+                self.busy = false;
+                let r = &mut self.runs[slot];
+                r.status.state = State::waiting("CreateContainerConfigError", &message);
+                r.held = true;
+                self.record(ctx, EventType::Warning, "Failed", format!("Error: {message}"));
+                // The sources are read again before the next attempt.
+                self.sources = None;
+                ctx.run_later(Duration::from_secs(10), move |act, ctx| {
+                    act.runs[slot].held = false;
+                    act.step(ctx);
+                });
+                return self.report(ctx);
+            }
+        };
         let work = tokio::task::spawn_blocking(
             move || -> Result<(u32, String), (String, String)> {
                 let image = images
@@ -308,7 +413,8 @@ impl PodWorker {
                     volume: &volume,
                 };
                 let downward = oci::Downward { node_name: node, pod_ip: String::new(), host_ip };
-                let config = oci::spec(&pod, &spec, &image.config, &cgroup, &paths, &downward);
+                let config =
+                    oci::spec(&pod, &spec, &image.config, &cgroup, &paths, &downward, &sourced);
                 let config_path = bundle.join("config.json");
                 std::fs::write(&config_path, config.to_string()).map_err(|e| {
                     ("CreateContainerError".to_owned(), format!("{}: {e}", config_path.display()))
@@ -396,6 +502,13 @@ impl PodWorker {
         if strip(&status) == strip(&self.reported) {
             return;
         }
+        // One write at a time, in order: a newer status waits for the one in flight, so an
+        // older one never lands last.
+        if self.writing {
+            self.write_again = true;
+            return;
+        }
+        self.writing = true;
         self.reported = status.clone();
         let (api, ns, name) = (self.s.api.clone(), self.namespace.clone(), self.name.clone());
         ctx.spawn(
@@ -404,7 +517,13 @@ impl PodWorker {
                     tracing::warn!(actor = "PodWorker", pod = %name, error = %e, "status not written");
                 }
             }
-            .into_actor(self),
+            .into_actor(self)
+            .map(|_, act, ctx| {
+                act.writing = false;
+                if std::mem::take(&mut act.write_again) {
+                    act.report(ctx);
+                }
+            }),
         );
     }
 
@@ -491,13 +610,14 @@ impl PodWorker {
     }
 }
 
-/// The node directory behind a pod volume: `emptyDir` under the pod, `hostPath` as given.
+/// The node directory behind a pod volume: `hostPath` as given, every other kind under the
+/// pod's directory.
 fn volume_source(pod: &Value, dir: &sandbox::PodDir, name: &str) -> Option<std::path::PathBuf> {
     let v = pod["spec"]["volumes"].as_array()?.iter().find(|v| v["name"] == name)?;
-    if v.get("emptyDir").is_some() {
-        return Some(dir.volume(name));
+    match v["hostPath"]["path"].as_str() {
+        Some(p) => Some(std::path::PathBuf::from(p)),
+        None => Some(dir.volume(name)),
     }
-    v["hostPath"]["path"].as_str().map(std::path::PathBuf::from)
 }
 
 /// Remove the pod's cgroup directories (cgroup v1 hierarchies and v2), best effort.
