@@ -259,16 +259,9 @@ impl Actor for NodeAgentActor {
 }
 
 fn now() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    k3rs_api::objects::timestamp(time::OffsetDateTime::now_utc())
 }
 
-/// `metav1.MicroTime`: RFC 3339 with microseconds.
 fn micro_now() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    let micros = t.microsecond();
-    let base = t.replace_nanosecond(0).unwrap_or(t);
-    let text = base.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    format!("{}.{micros:06}Z", text.trim_end_matches('Z'))
+    k3rs_api::objects::micro_timestamp(time::OffsetDateTime::now_utc())
 }

@@ -255,6 +255,8 @@ mod tests {
                 return a;
             }
             assert!(Instant::now() < deadline, "never answered by {tag}");
+            // A short pause between attempts of a deadline-bounded poll (health checks run
+            // each second; there is no event to wait on).
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -296,6 +298,7 @@ mod tests {
                 break;
             }
             assert!(Instant::now() < deadline, "a never recovered: {s:?}");
+            // As above: a pause between attempts of a deadline-bounded poll.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         b_task.abort();

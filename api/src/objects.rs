@@ -94,6 +94,13 @@ pub fn timestamp(now: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
+/// `metav1.MicroTime`: RFC 3339 in UTC with microseconds (Lease renew times).
+pub fn micro_timestamp(now: time::OffsetDateTime) -> String {
+    let t = now.to_offset(time::UtcOffset::UTC);
+    let whole = timestamp(t);
+    format!("{}.{:06}Z", whole.trim_end_matches('Z'), t.microsecond())
+}
+
 /// Create the system namespaces that do not exist yet (at every start; existing ones are kept).
 pub async fn ensure_system_namespaces(
     store: &k3rs_store::Datastore,
@@ -147,6 +154,10 @@ mod tests {
     fn timestamps_are_rfc3339_seconds_in_utc() {
         let t = time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap();
         assert_eq!(timestamp(t + time::Duration::milliseconds(900)), "2026-01-01T00:00:00Z");
+        assert_eq!(
+            micro_timestamp(t + time::Duration::microseconds(1_234)),
+            "2026-01-01T00:00:00.001234Z"
+        );
         assert_ne!(new_uid(), new_uid());
     }
 
