@@ -165,4 +165,20 @@ fn custom_resources_print_their_crds_columns() {
     assert_eq!(g[1][..3], ["nightly", "0 3 * * *", "2"]);
     let (_, crds) = k(&["get", "crd"]);
     assert_eq!(grid(&crds)[0], ["NAME", "CREATED AT"]);
+
+    // Custom resources delete like any object; deleting the CRD takes the rest with it.
+    assert_eq!(
+        k(&["delete", "crontab", "nightly"]),
+        (Some(0), "crontab.stable.example.com \"nightly\" deleted".into())
+    );
+    assert_eq!(k(&["apply", "-f", cr.to_str().unwrap()]).0, Some(0));
+    let crd = "crd/crontabs.stable.example.com";
+    assert_eq!(k(&["delete", crd]).0, Some(0));
+    eventually("the CRD and its resources gone", Duration::from_secs(30), || {
+        // kubectl says so from fresh discovery, or from its cached one when the list fails.
+        let (code, out) = k(&["get", "crontabs"]);
+        let gone = out.contains("the server doesn't have a resource type \"crontabs\"")
+            || out.contains("the server could not find the requested resource");
+        (code == Some(1) && gone && k(&["get", "crd", "-o", "name"]).1.is_empty()).then_some(())
+    });
 }
