@@ -17,7 +17,7 @@ fn busybox_archive() -> Vec<u8> {
     let binary =
         std::fs::read("/usr/bin/busybox").or_else(|_| std::fs::read("/bin/busybox")).unwrap();
     let links: Vec<(&str, &str)> =
-        ["sh", "sleep", "echo", "cat", "true", "false", "ls", "httpd", "wget", "hostname"]
+        ["sh", "sleep", "echo", "cat", "true", "false", "ls", "httpd", "wget", "hostname", "mkdir"]
             .iter()
             .map(|n| (Box::leak(format!("bin/{n}").into_boxed_str()) as &str, "busybox"))
             .collect();
@@ -198,6 +198,63 @@ spec:
     });
     assert_eq!(phase_and_reason(&server, "lost"), "Pending ContainerCreating");
 
+    // Probes: readiness over HTTP in the pod's network, liveness by exec restarting the
+    // container, a readiness that never passes keeping the pod unready.
+    apply(
+        "probed",
+        "apiVersion: v1
+kind: Pod
+metadata: {name: probed}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: busybox:test
+    command: [sh, -c, 'mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www']
+    ports: [{name: http, containerPort: 8080}]
+    readinessProbe: {httpGet: {path: /index.html, port: http}, periodSeconds: 1}
+  - name: lively
+    image: busybox:test
+    command: [sleep, '3600']
+    livenessProbe: {exec: {command: [cat, /tmp/healthy]}, periodSeconds: 1, failureThreshold: 1}
+  - name: never
+    image: busybox:test
+    command: [sleep, '3600']
+    readinessProbe: {tcpSocket: {port: 9999}, periodSeconds: 1}
+",
+    );
+    let ready = |c: &str| {
+        let path = format!("jsonpath={{.status.containerStatuses[?(@.name==\"{c}\")].ready}}");
+        k(&["get", "pod", "probed", "-o", &path]).1
+    };
+    eventually("web ready through its HTTP probe", Duration::from_secs(30), || {
+        (ready("web") == "true").then_some(())
+    });
+    assert_eq!(ready("never"), "false");
+    eventually("lively restarted by its liveness probe", Duration::from_secs(30), || {
+        let (_, out) = k(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=probed,reason=Killing",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ]);
+        out.contains("Container lively failed liveness probe, will be restarted").then_some(())
+    });
+    let (_, unhealthy) = k(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=probed,reason=Unhealthy",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(unhealthy.contains("Readiness probe failed: dial tcp 127.0.0.1:9999"), "{unhealthy}");
+    assert!(unhealthy.contains("Liveness probe failed:"), "{unhealthy}");
+    let (_, row) = k(&["get", "pod", "probed", "--no-headers"]);
+    assert!(!row.contains("3/3"), "never ready while a readiness probe fails: {row}");
+
     let (_, events) = k(&[
         "get",
         "events",
@@ -219,6 +276,7 @@ spec:
         "ghost",
         "reader",
         "lost",
+        "probed",
         "--timeout=60s",
     ]);
     assert_eq!(code, Some(0), "{out}");

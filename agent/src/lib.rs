@@ -15,6 +15,7 @@ pub mod kube;
 pub mod node;
 pub mod oci;
 pub mod podstatus;
+pub mod probe;
 pub mod runtime;
 pub mod sandbox;
 pub mod volumes;

@@ -84,6 +84,54 @@ impl Runtime {
         Ok(state["pid"].as_u64().and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0))
     }
 
+    /// Run `cmd` in the container (an exec probe): success is exit 0; otherwise the error is
+    /// its output, or what stopped it (the timeout).
+    pub fn exec(
+        &self,
+        id: &str,
+        cmd: &[String],
+        timeout: std::time::Duration,
+    ) -> Result<(), String> {
+        let child = self
+            .command()
+            .args(["exec", id])
+            .args(cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{}: {e}", self.binary.display()))?;
+        let pid = child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(Ok(out)) if out.status.success() => Ok(()),
+            Ok(Ok(out)) => {
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let text = text.trim();
+                Err(if text.is_empty() {
+                    format!("command {cmd:?} exited with {}", out.status.code().unwrap_or(-1))
+                } else {
+                    text.to_owned()
+                })
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => {
+                if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw)
+                {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+                Err(format!("command {cmd:?} timed out"))
+            }
+        }
+    }
+
     /// Send `signal` (`TERM`, `KILL`) to the container's processes.
     pub fn kill(&self, id: &str, signal: &str) -> Result<(), AgentError> {
         let out = self

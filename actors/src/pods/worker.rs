@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use k3rs_agent::podstatus::{self, ContainerState, State};
+use k3rs_agent::probe::{Counter, Probe};
 use k3rs_agent::{AgentError, kube, oci, sandbox};
 use k3rs_api::event::{self, EventSpec, EventType};
 use serde_json::Value;
@@ -46,6 +47,30 @@ struct Run {
     generation: u64,
     /// Waiting for a back-off or an operation: do not start it now.
     held: bool,
+    /// The probes' timers of the current start, cancelled when it ends.
+    probe_timers: Vec<SpawnHandle>,
+    /// Counters of the probes, by kind.
+    probes: Vec<(ProbeKind, Probe, Counter)>,
+    /// The startup probe passed (or there is none): liveness and readiness may run.
+    started: bool,
+}
+
+/// Which probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProbeKind {
+    Startup,
+    Liveness,
+    Readiness,
+}
+
+impl ProbeKind {
+    fn name(self) -> &'static str {
+        match self {
+            ProbeKind::Startup => "Startup",
+            ProbeKind::Liveness => "Liveness",
+            ProbeKind::Readiness => "Readiness",
+        }
+    }
 }
 
 impl Run {
@@ -125,6 +150,9 @@ impl PodWorker {
                     running: false,
                     generation,
                     held: false,
+                    probe_timers: Vec::new(),
+                    probes: Vec::new(),
+                    started: true,
                 });
             }
         }
@@ -441,13 +469,17 @@ impl PodWorker {
                     };
                     r.status.state = State::Running { started_at: now() };
                     r.status.image_id = image_id;
-                    r.status.ready = !r.init;
+                    // Ready at once without a readiness probe; with one, when it passes.
+                    r.probes = probes_of(&r.spec);
+                    r.started = !r.probes.iter().any(|(k, _, _)| *k == ProbeKind::Startup);
+                    r.status.ready = !r.init && !r.probes.iter().any(|(k, _, _)| *k == ProbeKind::Readiness);
                     r.running = true;
                     let image = r.status.image.clone();
                     act.record(ctx, EventType::Normal, "Pulled", format!("Container image \"{image}\" already present on machine"));
                     act.record(ctx, EventType::Normal, "Created", format!("Created container {container}"));
                     act.record(ctx, EventType::Normal, "Started", format!("Started container {container}"));
                     act.watch_exit(ctx, slot, generation, pid);
+                    act.schedule_probes(ctx, slot, generation);
                 }
                 Ok(Err((reason, message))) => {
                     tracing::warn!(actor = "PodWorker", pod = %act.name, container = %container, %reason, %message, "container not started");
@@ -464,6 +496,88 @@ impl PodWorker {
                 Err(e) => tracing::error!(actor = "PodWorker", error = %e, "start task failed"),
             }
             act.step(ctx);
+        }));
+    }
+
+    /// Start the container's probes: each after its initial delay, then every period.
+    fn schedule_probes(&mut self, ctx: &mut Context<Self>, slot: usize, generation: u64) {
+        let kinds: Vec<(ProbeKind, Duration, Duration)> = self.runs[slot]
+            .probes
+            .iter()
+            .map(|(k, p, _)| (*k, p.initial_delay, p.period))
+            .collect();
+        for (kind, delay, period) in kinds {
+            let handle = ctx.run_later(delay, move |act, ctx| {
+                act.probe(ctx, slot, generation, kind);
+                let every = ctx
+                    .run_interval(period, move |act, ctx| act.probe(ctx, slot, generation, kind));
+                match act.runs.get_mut(slot).filter(|r| r.generation == generation && r.running) {
+                    Some(r) => r.probe_timers.push(every),
+                    None => {
+                        ctx.cancel_future(every);
+                    }
+                }
+            });
+            self.runs[slot].probe_timers.push(handle);
+        }
+    }
+
+    /// Run one probe of container `slot` and act on its verdict.
+    fn probe(&mut self, ctx: &mut Context<Self>, slot: usize, generation: u64, kind: ProbeKind) {
+        let Some(r) = self.runs.get(slot).filter(|r| r.generation == generation && r.running)
+        else {
+            return;
+        };
+        if kind != ProbeKind::Startup && !r.started {
+            return;
+        }
+        let Some(probe) = r.probes.iter().find(|(k, _, _)| *k == kind).map(|(_, p, _)| p.clone())
+        else {
+            return;
+        };
+        let (runtime, id) = (self.s.runtime.clone(), r.id(&self.uid));
+        let netns = std::path::PathBuf::from("/run/netns").join(&self.netns);
+        let check = tokio::task::spawn_blocking(move || probe.run(&runtime, &id, &netns));
+        ctx.spawn(check.into_actor(self).map(move |result, act, ctx| {
+            let outcome = result.unwrap_or_else(|e| Err(e.to_string()));
+            let Some(r) =
+                act.runs.get_mut(slot).filter(|r| r.generation == generation && r.running)
+            else {
+                return;
+            };
+            let name = r.spec["name"].as_str().unwrap_or("c").to_owned();
+            let id = r.id(&act.uid);
+            let Some((_, p, counter)) = r.probes.iter_mut().find(|(k, _, _)| *k == kind) else {
+                return;
+            };
+            let verdict = counter.record(outcome.is_ok(), p);
+            if let Err(message) = &outcome {
+                act.record(
+                    ctx,
+                    EventType::Warning,
+                    "Unhealthy",
+                    format!("{} probe failed: {message}", kind.name()),
+                );
+            }
+            match (kind, verdict) {
+                (ProbeKind::Readiness, Some(ready)) => {
+                    act.runs[slot].status.ready = ready;
+                    act.report(ctx);
+                }
+                (ProbeKind::Startup, Some(true)) => act.runs[slot].started = true,
+                (ProbeKind::Startup | ProbeKind::Liveness, Some(false)) => {
+                    let what = kind.name().to_ascii_lowercase();
+                    act.record(
+                        ctx,
+                        EventType::Normal,
+                        "Killing",
+                        format!("Container {name} failed {what} probe, will be restarted"),
+                    );
+                    let runtime = act.s.runtime.clone();
+                    drop(tokio::task::spawn_blocking(move || runtime.kill(&id, "KILL")));
+                }
+                _ => {}
+            }
         }));
     }
 
@@ -610,6 +724,21 @@ impl PodWorker {
     }
 }
 
+/// The probes a container declares, each with a fresh counter.
+fn probes_of(spec: &Value) -> Vec<(ProbeKind, Probe, Counter)> {
+    [
+        ("startupProbe", ProbeKind::Startup),
+        ("livenessProbe", ProbeKind::Liveness),
+        ("readinessProbe", ProbeKind::Readiness),
+    ]
+    .into_iter()
+    .filter_map(|(key, kind)| {
+        let probe = spec.get(key).and_then(|p| Probe::parse(p, spec))?;
+        Some((kind, probe, Counter::default()))
+    })
+    .collect()
+}
+
 /// The node directory behind a pod volume: `hostPath` as given, every other kind under the
 /// pod's directory.
 fn volume_source(pod: &Value, dir: &sandbox::PodDir, name: &str) -> Option<std::path::PathBuf> {
@@ -690,6 +819,9 @@ impl Handler<Exited> for PodWorker {
         }
         r.running = false;
         r.status.ready = false;
+        for timer in std::mem::take(&mut r.probe_timers) {
+            ctx.cancel_future(timer);
+        }
         let started = match &r.status.state {
             State::Running { started_at } => started_at.clone(),
             _ => now(),

@@ -1,0 +1,239 @@
+//! Container probes as the kubelet runs them: `exec` (a command in the container, exit 0),
+//! `tcpSocket` (a connection opens) and `httpGet` (a status from 200 to 399), reached inside
+//! the pod's network namespace; their timing (`initialDelaySeconds`, `periodSeconds`,
+//! `timeoutSeconds`) and thresholds (`successThreshold`, `failureThreshold`).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::runtime::Runtime;
+
+/// How a probe checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Exec(Vec<String>),
+    Tcp(u16),
+    Http { port: u16, path: String, scheme: String, headers: Vec<(String, String)> },
+}
+
+/// A probe of a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub action: Action,
+    pub initial_delay: Duration,
+    pub period: Duration,
+    pub timeout: Duration,
+    pub success_threshold: u32,
+    pub failure_threshold: u32,
+}
+
+/// A port number, or a container port's name.
+fn port(v: &Value, container: &Value) -> Option<u16> {
+    if let Some(n) = v.as_u64() {
+        return u16::try_from(n).ok();
+    }
+    let name = v.as_str()?;
+    if let Ok(n) = name.parse() {
+        return Some(n);
+    }
+    container["ports"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["containerPort"].as_u64())
+        .and_then(|n| u16::try_from(n).ok())
+}
+
+impl Probe {
+    /// The probe `spec` of `container`, with upstream's defaults; `None` for a kind not
+    /// supported (gRPC) or a port that names nothing.
+    pub fn parse(spec: &Value, container: &Value) -> Option<Self> {
+        let secs = |k: &str, default: u64| Duration::from_secs(spec[k].as_u64().unwrap_or(default));
+        let count = |k: &str, default: u32| {
+            spec[k]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(default)
+        };
+        let action = if let Some(cmd) = spec["exec"]["command"].as_array() {
+            Action::Exec(cmd.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+        } else if spec.get("tcpSocket").is_some() {
+            Action::Tcp(port(&spec["tcpSocket"]["port"], container)?)
+        } else if spec.get("httpGet").is_some() {
+            let h = &spec["httpGet"];
+            Action::Http {
+                port: port(&h["port"], container)?,
+                path: h["path"].as_str().filter(|p| !p.is_empty()).unwrap_or("/").to_owned(),
+                scheme: h["scheme"].as_str().unwrap_or("HTTP").to_owned(),
+                headers: h["httpHeaders"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| {
+                        Some((x["name"].as_str()?.to_owned(), x["value"].as_str()?.to_owned()))
+                    })
+                    .collect(),
+            }
+        } else {
+            return None;
+        };
+        Some(Probe {
+            action,
+            initial_delay: secs("initialDelaySeconds", 0),
+            period: secs("periodSeconds", 10).max(Duration::from_secs(1)),
+            timeout: secs("timeoutSeconds", 1).max(Duration::from_secs(1)),
+            success_threshold: count("successThreshold", 1),
+            failure_threshold: count("failureThreshold", 3),
+        })
+    }
+
+    /// Run the probe once against container `id` in the network namespace `netns`; `Err`
+    /// says why it failed, in the words of the kubelet's `Unhealthy` events.
+    pub fn run(&self, runtime: &Runtime, id: &str, netns: &Path) -> Result<(), String> {
+        match &self.action {
+            Action::Exec(cmd) => runtime.exec(id, cmd, self.timeout),
+            Action::Tcp(port) => in_netns(netns, *port, self.timeout, None),
+            Action::Http { port, path, scheme, headers } => {
+                if scheme.eq_ignore_ascii_case("HTTPS") {
+                    return Err("HTTPS probes are not supported yet".into());
+                }
+                in_netns(netns, *port, self.timeout, Some((path.clone(), headers.clone())))
+            }
+        }
+    }
+}
+
+/// Connect to the pod's port from inside its network namespace (a thread of its own joins
+/// it), and for HTTP send a GET and read the status.
+fn in_netns(
+    netns: &Path,
+    port: u16,
+    timeout: Duration,
+    http: Option<(String, Vec<(String, String)>)>,
+) -> Result<(), String> {
+    let netns = netns.to_owned();
+    let worker = std::thread::spawn(move || -> Result<(), String> {
+        let file = std::fs::File::open(&netns).map_err(|e| format!("{}: {e}", netns.display()))?;
+        rustix::thread::move_into_link_name_space(
+            file.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .map_err(|e| format!("entering the pod's network: {e}"))?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut stream = TcpStream::connect_timeout(&addr, timeout)
+            .map_err(|e| format!("dial tcp {addr}: connect: {e}"))?;
+        let Some((path, headers)) = http else { return Ok(()) };
+        let _ = stream.set_read_timeout(Some(timeout));
+        let _ = stream.set_write_timeout(Some(timeout));
+        let mut request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: kube-probe/1.32\r\nAccept: */*\r\nConnection: close\r\n"
+        );
+        for (k, v) in &headers {
+            request.push_str(&format!("{k}: {v}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .map_err(|e| format!("Get \"http://{addr}{path}\": {e}"))?;
+        let mut head = [0u8; 64];
+        let n = stream.read(&mut head).map_err(|e| format!("Get \"http://{addr}{path}\": {e}"))?;
+        let line = String::from_utf8_lossy(&head[..n]);
+        let code: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        if (200..400).contains(&code) {
+            Ok(())
+        } else {
+            Err(format!("HTTP probe failed with statuscode: {code}"))
+        }
+    });
+    worker.join().unwrap_or_else(|_| Err("the probe thread failed".into()))
+}
+
+/// Consecutive results turned into a verdict, as the kubelet counts them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counter {
+    successes: u32,
+    failures: u32,
+    /// The verdict so far (`None` until a threshold is reached).
+    pub healthy: Option<bool>,
+}
+
+impl Counter {
+    /// Record a result; returns the verdict if it changed.
+    pub fn record(&mut self, ok: bool, probe: &Probe) -> Option<bool> {
+        if ok {
+            self.successes += 1;
+            self.failures = 0;
+        } else {
+            self.failures += 1;
+            self.successes = 0;
+        }
+        let verdict = if self.successes >= probe.success_threshold {
+            Some(true)
+        } else if self.failures >= probe.failure_threshold {
+            Some(false)
+        } else {
+            self.healthy
+        };
+        let changed = verdict != self.healthy;
+        self.healthy = verdict;
+        changed.then_some(verdict).flatten()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn probes_parse_with_upstream_defaults_and_named_ports() {
+        let c = json!({"ports": [{"name": "http", "containerPort": 8080}]});
+        let p = Probe::parse(&json!({"httpGet": {"port": "http"}}), &c).unwrap();
+        assert_eq!(
+            p.action,
+            Action::Http { port: 8080, path: "/".into(), scheme: "HTTP".into(), headers: vec![] }
+        );
+        assert_eq!(
+            (p.period, p.timeout, p.failure_threshold, p.success_threshold),
+            (Duration::from_secs(10), Duration::from_secs(1), 3, 1)
+        );
+        let t = Probe::parse(
+            &json!({"tcpSocket": {"port": 53}, "periodSeconds": 2, "failureThreshold": 1}),
+            &c,
+        )
+        .unwrap();
+        assert_eq!(
+            (t.action, t.period, t.failure_threshold),
+            (Action::Tcp(53), Duration::from_secs(2), 1)
+        );
+        assert_eq!(
+            Probe::parse(&json!({"exec": {"command": ["true"]}}), &c).unwrap().action,
+            Action::Exec(vec!["true".into()])
+        );
+        assert!(Probe::parse(&json!({"grpc": {"port": 1}}), &c).is_none());
+        assert!(Probe::parse(&json!({"httpGet": {"port": "nope"}}), &c).is_none());
+    }
+
+    #[test]
+    fn thresholds_turn_results_into_verdicts() {
+        let p = Probe::parse(
+            &json!({"exec": {"command": ["x"]}, "failureThreshold": 2, "successThreshold": 1}),
+            &json!({}),
+        )
+        .unwrap();
+        let mut c = Counter::default();
+        assert_eq!(c.record(true, &p), Some(true));
+        assert_eq!(c.record(true, &p), None, "no change");
+        assert_eq!(c.record(false, &p), None, "one failure is not enough");
+        assert_eq!(c.record(false, &p), Some(false));
+        assert_eq!(c.record(true, &p), Some(true));
+    }
+}
