@@ -93,8 +93,9 @@ pub struct PodWorker {
     sandbox_ready: bool,
     /// The ConfigMaps and Secrets the pod uses, read before its sandbox is made.
     sources: Option<k3rs_agent::volumes::Sources>,
-    /// Waiting for images to appear in the store.
+    /// Waiting for images to appear in the store; how many times they were missing.
     image_hold: bool,
+    image_checks: u32,
     busy: bool,
     terminating: bool,
     killed: bool,
@@ -168,6 +169,7 @@ impl PodWorker {
             sandbox_ready: false,
             sources: None,
             image_hold: false,
+            image_checks: 0,
             busy: false,
             terminating: false,
             killed: false,
@@ -252,7 +254,6 @@ impl PodWorker {
     /// kubelet says when it may not pull) and look again later; true if any is missing.
     fn hold_for_images(&mut self, ctx: &mut Context<Self>) -> bool {
         let mut missing = false;
-        let mut attempts = 0;
         let mut events = Vec::new();
         for r in &mut self.runs {
             let image = r.spec["image"].as_str().unwrap_or("").to_owned();
@@ -260,8 +261,6 @@ impl PodWorker {
                 continue;
             }
             missing = true;
-            r.generation += 1;
-            attempts = attempts.max(r.generation);
             let message =
                 format!("Container image \"{image}\" is not present with pull policy of Never");
             if !matches!(&r.status.state, State::Waiting { reason, .. } if reason == "ErrImageNeverPull")
@@ -279,8 +278,8 @@ impl PodWorker {
         }
         if missing {
             self.image_hold = true;
-            let delay =
-                podstatus::backoff(u32::try_from(attempts.saturating_sub(1)).unwrap_or(10).min(10));
+            let delay = podstatus::backoff(self.image_checks.min(10));
+            self.image_checks += 1;
             ctx.run_later(delay, |act, ctx| {
                 act.image_hold = false;
                 act.step(ctx);
@@ -460,7 +459,10 @@ impl PodWorker {
             match result {
                 Ok(Ok((pid, image_id))) => {
                     let r = &mut act.runs[slot];
-                    if r.generation > 1 {
+                    // A restart is a start after the container ran before (not a retry of a
+                    // start that failed).
+                    let ran_before = r.status.last.is_some() || matches!(r.status.state, State::Terminated { .. });
+                    if ran_before {
                         r.status.restarts += 1;
                     }
                     r.status.last = match &r.status.state {
