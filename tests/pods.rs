@@ -16,11 +16,13 @@ use common::{Server, eventually, require_tool};
 fn busybox_archive() -> Vec<u8> {
     let binary =
         std::fs::read("/usr/bin/busybox").or_else(|_| std::fs::read("/bin/busybox")).unwrap();
-    let links: Vec<(&str, &str)> =
-        ["sh", "sleep", "echo", "cat", "true", "false", "ls", "httpd", "wget", "hostname", "mkdir"]
-            .iter()
-            .map(|n| (Box::leak(format!("bin/{n}").into_boxed_str()) as &str, "busybox"))
-            .collect();
+    let links: Vec<(&str, &str)> = [
+        "sh", "sleep", "echo", "cat", "true", "false", "ls", "httpd", "wget", "hostname", "mkdir",
+        "dd",
+    ]
+    .iter()
+    .map(|n| (Box::leak(format!("bin/{n}").into_boxed_str()) as &str, "busybox"))
+    .collect();
     let layer = k3rs_images::testing::layer_with_links(&[("bin/busybox", binary)], &links);
     k3rs_images::testing::docker_archive(&["busybox:test"], &[&layer])
 }
@@ -198,6 +200,33 @@ spec:
     });
     assert_eq!(phase_and_reason(&server, "lost"), "Pending ContainerCreating");
 
+    // A container over its memory limit is killed by the kernel and reported as OOMKilled.
+    apply(
+        "hungry",
+        "apiVersion: v1
+kind: Pod
+metadata: {name: hungry}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox:test
+    command: [dd, if=/dev/zero, of=/dev/null, bs=64M, count=1]
+    resources: {limits: {memory: 16Mi}}
+",
+    );
+    eventually("hungry OOMKilled", Duration::from_secs(30), || {
+        (phase_and_reason(&server, "hungry") == "Failed OOMKilled").then_some(())
+    });
+    let (_, code) = k(&[
+        "get",
+        "pod",
+        "hungry",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].state.terminated.exitCode}",
+    ]);
+    assert_eq!(code, "137");
+
     // Probes: readiness over HTTP in the pod's network, liveness by exec restarting the
     // container, a readiness that never passes keeping the pod unready.
     apply(
@@ -277,6 +306,7 @@ spec:
         "reader",
         "lost",
         "probed",
+        "hungry",
         "--timeout=60s",
     ]);
     assert_eq!(code, Some(0), "{out}");

@@ -183,6 +183,28 @@ pub fn exit_code(status: &rustix::process::WaitIdStatus) -> i32 {
     status.terminating_signal().map_or(255, |s| 128 + s)
 }
 
+/// Did the kernel kill a process of the container's cgroup (`cgroupsPath`) for memory? Read
+/// from cgroup v1's `memory.oom_control` or v2's `memory.events` (`oom_kill N`), before the
+/// container (and its cgroup) is deleted.
+pub fn oom_killed(cgroup: &str) -> bool {
+    let rel = cgroup.trim_start_matches('/');
+    let candidates = [
+        Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control"),
+        Path::new("/sys/fs/cgroup").join(rel).join("memory.events"),
+    ];
+    candidates
+        .iter()
+        .any(|file| std::fs::read_to_string(file).is_ok_and(|text| oom_kills(&text) > 0))
+}
+
+/// The `oom_kill` count of a `memory.oom_control` or `memory.events` file.
+fn oom_kills(text: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("oom_kill "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Become the child subreaper, so detached containers stay our children.
 pub fn become_subreaper() -> Result<(), AgentError> {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
@@ -193,6 +215,13 @@ pub fn become_subreaper() -> Result<(), AgentError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oom_kills_are_read_from_either_cgroup_version() {
+        assert_eq!(oom_kills("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"), 2);
+        assert_eq!(oom_kills("low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n"), 0);
+        assert!(!oom_killed("/k3rs/no-such-pod/c"));
+    }
 
     #[test]
     fn runc_log_lines_become_their_message() {

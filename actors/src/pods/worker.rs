@@ -828,8 +828,11 @@ impl Handler<Exited> for PodWorker {
             State::Running { started_at } => started_at.clone(),
             _ => now(),
         };
-        r.status.state = State::exited(msg.code, false, &started, &now());
         let name = r.spec["name"].as_str().unwrap_or("c").to_owned();
+        // Asked before the container (and its cgroup) is deleted.
+        let oom = k3rs_agent::runtime::oom_killed(&format!("/k3rs/pod{}/{}", self.uid, name));
+        let r = &mut self.runs[msg.slot];
+        r.status.state = State::exited(msg.code, oom, &started, &now());
         tracing::info!(actor = "PodWorker", pod = %self.name, container = %name, code = msg.code, "container exited");
         let (rt, id, dir) = (self.s.runtime.clone(), r.id(&self.uid), self.dir.clone());
         let cname = name.clone();
