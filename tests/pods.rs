@@ -46,6 +46,33 @@ fn phase_and_reason(server: &Server, pod: &str) -> String {
     server.k(&["get", "pod", pod, "-o", &format!("jsonpath={path}")]).1
 }
 
+/// Whether this machine can run pods: root, runc, iproute2, kubectl (under CI=true a missing
+/// one fails the test).
+fn can_run_pods() -> bool {
+    if !require_tool("kubectl") || !require_tool("runc") || !require_tool("ip") {
+        return false;
+    }
+    if !rustix::process::geteuid().is_root() {
+        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "running pods needs root");
+        eprintln!("SKIPPED: running pods needs root");
+        return false;
+    }
+    true
+}
+
+/// A server that is node `node-0`, started in `dir` with the busybox image in its air-gap
+/// directory (kept across restarts in the same `dir`).
+fn node_with_busybox(dir: tempfile::TempDir) -> Server {
+    let airgap = dir.path().join("data/agent/images");
+    std::fs::create_dir_all(&airgap).unwrap();
+    std::fs::write(airgap.join("busybox.tar"), busybox_archive()).unwrap();
+    let password = dir.path().join("node/password");
+    let password = password.to_str().unwrap().to_owned();
+    let args =
+        ["--node-name", "node-0", "--node-ip", "127.0.0.1", "--node-password-file", &password];
+    Server::start_in(dir, &args)
+}
+
 fn pod_manifest(name: &str, image: &str, command: &str, restart: &str) -> String {
     format!(
         "apiVersion: v1
@@ -64,30 +91,10 @@ spec:
 
 #[test]
 fn pods_run_in_runc_containers_restart_complete_and_go() {
-    if !require_tool("kubectl") || !require_tool("runc") || !require_tool("ip") {
+    if !can_run_pods() {
         return;
     }
-    if !rustix::process::geteuid().is_root() {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "running pods needs root");
-        eprintln!("SKIPPED: running pods needs root");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let airgap = dir.path().join("data/agent/images");
-    std::fs::create_dir_all(&airgap).unwrap();
-    std::fs::write(airgap.join("busybox.tar"), busybox_archive()).unwrap();
-    let password = dir.path().join("node/password");
-    let server = Server::start_in(
-        dir,
-        &[
-            "--node-name",
-            "node-0",
-            "--node-ip",
-            "127.0.0.1",
-            "--node-password-file",
-            password.to_str().unwrap(),
-        ],
-    );
+    let server = node_with_busybox(tempfile::tempdir().unwrap());
     let _cleanup =
         DeletePods { kubeconfig: server.kubeconfig.clone(), home: server.dir.path().to_owned() };
     let k = |args: &[&str]| server.k(args);
@@ -312,4 +319,37 @@ spec:
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(k(&["get", "pods", "-o", "name"]).1, "", "all gone");
     assert!(!std::path::Path::new(&netns).exists(), "the sandbox is removed");
+}
+
+#[test]
+fn running_containers_survive_an_agent_restart_and_are_adopted() {
+    if !can_run_pods() {
+        return;
+    }
+    let server = node_with_busybox(tempfile::tempdir().unwrap());
+    let cleanup =
+        DeletePods { kubeconfig: server.kubeconfig.clone(), home: server.dir.path().to_owned() };
+    let file = server.dir.path().join("keeper.yaml");
+    std::fs::write(&file, pod_manifest("keeper", "busybox:test", "exec sleep 3600", "Always"))
+        .unwrap();
+    assert_eq!(server.k(&["apply", "-f", file.to_str().unwrap()]).0, Some(0));
+    eventually("keeper running", Duration::from_secs(30), || {
+        server.k(&["get", "pod", "keeper", "--no-headers"]).1.contains("Running").then_some(())
+    });
+    let (_, uid) = server.k(&["get", "pod", "keeper", "-o", "jsonpath={.metadata.uid}"]);
+    let pid_file =
+        server.dir.path().join(format!("data/agent/pods/{uid}/containers/main/bundle/init.pid"));
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+
+    // Stop the server (and its agent); the container keeps running; a new agent adopts it.
+    let (_, dir) = server.terminate();
+    assert!(std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(), "still running");
+    let server = node_with_busybox(dir);
+    let _cleanup = cleanup;
+    eventually("keeper adopted", Duration::from_secs(30), || {
+        server.log().contains("adopted a running container").then_some(())
+    });
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid, "the same process");
+    let (_, row) = server.k(&["get", "pod", "keeper", "--no-headers"]);
+    assert!(row.contains("1/1") && row.contains("Running") && row.contains(" 0 "), "{row}");
 }

@@ -84,6 +84,16 @@ impl Runtime {
         Ok(state["pid"].as_u64().and_then(|p| u32::try_from(p).ok()).filter(|p| *p > 0))
     }
 
+    /// The init pid of container `id` if it is running (one left by an earlier agent).
+    pub fn running(&self, id: &str) -> Option<u32> {
+        let out = self.command().args(["state", id]).output().ok()?;
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        (state["status"] == "running")
+            .then(|| state["pid"].as_u64().and_then(|p| u32::try_from(p).ok()))
+            .flatten()
+            .filter(|p| *p > 0)
+    }
+
     /// Run `cmd` in the container (an exec probe): success is exit 0; otherwise the error is
     /// its output, or what stopped it (the timeout).
     pub fn exec(

@@ -348,8 +348,15 @@ impl PodWorker {
                 }
             }
         }
+        let runtime = self.s.runtime.clone();
+        let ids: Vec<String> = self.runs.iter().map(|r| r.id(&self.uid)).collect();
         let work = tokio::task::spawn_blocking(move || -> Result<(), AgentError> {
             sandbox::create_netns(&netns)?;
+            // Containers an earlier agent left running keep their sandbox as it is: their
+            // volumes and files are in use.
+            if ids.iter().any(|id| runtime.running(id).is_some()) {
+                return Ok(());
+            }
             let names: Vec<&str> = empty.iter().map(String::as_str).collect();
             dir.prepare(&hosts, &resolv, &format!("{hostname}\n"), &names)?;
             for (name, files) in &volume_files {
@@ -413,7 +420,7 @@ impl PodWorker {
             }
         };
         let work = tokio::task::spawn_blocking(
-            move || -> Result<(u32, String), (String, String)> {
+            move || -> Result<(u32, String, bool), (String, String)> {
                 let image = images
                 .find(&image_name)
                 .map_err(|e| ("ErrImagePull".to_owned(), e.to_string()))?
@@ -422,6 +429,10 @@ impl PodWorker {
                         "Container image \"{image_name}\" is not present in the node's image store and registry pulls are not available"
                     ))
                 })?;
+                // One an earlier agent started and left running is adopted, not replaced.
+                if let Some(pid) = runtime.running(&id) {
+                    return Ok((pid, image.id, true));
+                }
                 let layers: Vec<_> = image.layers.iter().map(|l| images.layer_dir(l)).collect();
                 let fail = |e: AgentError| ("CreateContainerError".to_owned(), e.to_string());
                 let _ = runtime.delete(&id);
@@ -450,14 +461,14 @@ impl PodWorker {
                 let pid = runtime
                     .run(&id, &bundle, &logfile)
                     .map_err(|e| ("CreateContainerError".to_owned(), e.to_string()))?;
-                Ok((pid, image.id))
+                Ok((pid, image.id, false))
             },
         );
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.busy = false;
             let container = act.runs[slot].spec["name"].as_str().unwrap_or("c").to_owned();
             match result {
-                Ok(Ok((pid, image_id))) => {
+                Ok(Ok((pid, image_id, adopted))) => {
                     let r = &mut act.runs[slot];
                     // A restart is a start after the container ran before (not a retry of a
                     // start that failed).
@@ -477,9 +488,13 @@ impl PodWorker {
                     r.status.ready = !r.init && !r.probes.iter().any(|(k, _, _)| *k == ProbeKind::Readiness);
                     r.running = true;
                     let image = r.status.image.clone();
-                    act.record(ctx, EventType::Normal, "Pulled", format!("Container image \"{image}\" already present on machine"));
-                    act.record(ctx, EventType::Normal, "Created", format!("Created container {container}"));
-                    act.record(ctx, EventType::Normal, "Started", format!("Started container {container}"));
+                    if adopted {
+                        tracing::info!(actor = "PodWorker", pod = %act.name, container = %container, pid, "adopted a running container");
+                    } else {
+                        act.record(ctx, EventType::Normal, "Pulled", format!("Container image \"{image}\" already present on machine"));
+                        act.record(ctx, EventType::Normal, "Created", format!("Created container {container}"));
+                        act.record(ctx, EventType::Normal, "Started", format!("Started container {container}"));
+                    }
                     act.watch_exit(ctx, slot, generation, pid);
                     act.schedule_probes(ctx, slot, generation);
                 }
