@@ -167,6 +167,18 @@ fn unknown_fields_are_refused_warned_or_dropped_and_never_stored() {
     let (_, spec) = k(&["get", "deploy", "web", "-o", "jsonpath={.spec}"]);
     assert!(!spec.contains("replicaz"), "dropped: {spec}");
 
+    // An unknown fieldValidation value is refused as upstream refuses it.
+    let cm = write(
+        &server,
+        "cm.json",
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"}}"#,
+    );
+    let raw = "/api/v1/namespaces/default/configmaps?fieldValidation=Sloppy";
+    let (code, out) = k(&["create", "--raw", raw, "-f", &cm]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("fieldValidation: Unsupported value"), "{out}");
+    assert!(out.contains("Sloppy"), "{out}");
+
     let nested =
         common::deployment(1).replace("image: nginx:1.25", "image: nginx:1.25\n        imagez: x");
     let file = write(&server, "nested.yaml", &nested);

@@ -3,8 +3,6 @@
 //! created once, mode 0600), as K3s keeps them. The files' paths come from the caller, so
 //! several agents can share a machine.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::AgentError;
@@ -49,19 +47,8 @@ fn read_or_create(path: &Path, random_bytes: usize, mode: u32) -> Result<String,
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let value = random_hex(random_bytes)?;
-    // Write a temporary file and rename it: a crash never leaves an empty password behind.
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io)?;
-    f.write_all(format!("{value}\n").as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
+    // Atomically: a crash never leaves an empty password behind.
+    k3rs_net::server_certs::write_file(path, format!("{value}\n").as_bytes(), mode)?;
     Ok(value)
 }
 
@@ -86,6 +73,8 @@ fn is_dns_subdomain(name: &str) -> bool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

@@ -17,15 +17,26 @@ pub enum FieldValidation {
 }
 
 impl FieldValidation {
-    /// The query value; absent means Warn, as upstream.
-    pub fn parse(value: Option<&str>) -> Result<Self, Status> {
+    /// The query value of a request whose options are `options` (`CreateOptions`,
+    /// `UpdateOptions`, `PatchOptions`); absent means Warn, as upstream. Another value is 422
+    /// Invalid, in upstream's words.
+    pub fn parse(value: Option<&str>, options: &str) -> Result<Self, Status> {
         match value {
             None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
             Some("Strict") => Ok(FieldValidation::Strict),
             Some("Ignore") => Ok(FieldValidation::Ignore),
-            Some(other) => Err(Status::bad_request(format!(
-                "fieldValidation parameter unsupported: {other:?}; supported values: Ignore, Strict, Warn"
-            ))),
+            Some(other) => Err(Status::invalid(
+                options,
+                "",
+                "",
+                vec![crate::status::Cause {
+                    reason: "FieldValueNotSupported".into(),
+                    message: format!(
+                        "Unsupported value: {other:?}: supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+                    ),
+                    field: "fieldValidation".into(),
+                }],
+            )),
         }
     }
 }
@@ -127,10 +138,16 @@ mod tests {
 
     #[test]
     fn modes_parse_with_warn_as_the_default() {
-        assert_eq!(FieldValidation::parse(None).unwrap(), FieldValidation::Warn);
-        assert_eq!(FieldValidation::parse(Some("Strict")).unwrap(), FieldValidation::Strict);
-        assert_eq!(FieldValidation::parse(Some("Ignore")).unwrap(), FieldValidation::Ignore);
-        assert_eq!(FieldValidation::parse(Some("strict")).unwrap_err().code, 400);
+        let parse = |v| FieldValidation::parse(v, "CreateOptions");
+        assert_eq!(parse(None).unwrap(), FieldValidation::Warn);
+        assert_eq!(parse(Some("Strict")).unwrap(), FieldValidation::Strict);
+        assert_eq!(parse(Some("Ignore")).unwrap(), FieldValidation::Ignore);
+        let bad = parse(Some("strict")).unwrap_err();
+        assert_eq!(bad.code, 422);
+        assert_eq!(
+            bad.message,
+            "CreateOptions \"\" is invalid: fieldValidation: Unsupported value: \"strict\": supported values: \"\", \"Ignore\", \"Strict\", \"Warn\""
+        );
     }
 
     #[test]

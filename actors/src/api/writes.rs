@@ -85,9 +85,9 @@ fn dry_run(req: &HttpRequest) -> bool {
     params::get(req, "dryRun").is_some_and(|v| v == "All")
 }
 
-/// `?fieldValidation=`.
-fn validation(req: &HttpRequest) -> Result<FieldValidation, Status> {
-    FieldValidation::parse(params::get(req, "fieldValidation").as_deref())
+/// `?fieldValidation=` of a request with `options` (`CreateOptions`, ...).
+fn validation(req: &HttpRequest, options: &str) -> Result<FieldValidation, Status> {
+    FieldValidation::parse(params::get(req, "fieldValidation").as_deref(), options)
 }
 
 /// Check a main-resource body's fields (subresource bodies are views, not checked).
@@ -149,7 +149,7 @@ async fn create_inner(
     if o.name.is_some() || o.sub != Sub::Main {
         return Err(Status::method_not_allowed());
     }
-    let mode = validation(req)?;
+    let mode = validation(req, "CreateOptions")?;
     let mut obj = body(req, payload).await?;
     let warnings = check_fields(&o, mode, &mut obj)?;
     if let Some(NodeRestriction(node)) = req.extensions().get::<NodeRestriction>() {
@@ -185,7 +185,7 @@ async fn replace_inner(
     let registry = state.registry.snapshot();
     let o = Object::resolve(&registry, path)?;
     let name = o.name()?;
-    let mode = validation(req)?;
+    let mode = validation(req, "UpdateOptions")?;
     let mut obj = body(req, payload).await?;
     let warnings = check_fields(&o, mode, &mut obj)?;
     let manager = manager(req);
@@ -226,7 +226,7 @@ async fn patch_inner(
     if kind == PatchType::Strategic && o.def.custom {
         return Err(Status::unsupported_media_type(media));
     }
-    let mode = validation(req)?;
+    let mode = validation(req, "PatchOptions")?;
     let patch_body = body(req, payload).await?;
     if kind == PatchType::Apply {
         return server_side_apply(state, req, &registry, &o, name, patch_body, mode).await;

@@ -27,17 +27,13 @@ pub fn load(path: &Path, server_url: &str) -> Option<Vec<String>> {
     }
 }
 
-/// Save the list: a temporary file, synced, renamed over the old one.
+/// Save the list atomically (a temporary file, synced, renamed over the old one).
 pub fn save(path: &Path, state: &LbState) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
-    let f = std::fs::File::create(&tmp)?;
-    std::io::Write::write_all(&mut &f, &bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    crate::server_certs::write_file(path, &bytes, 0o600).map_err(std::io::Error::other)
 }
 
 #[cfg(test)]
