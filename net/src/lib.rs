@@ -10,3 +10,4 @@ pub mod pki;
 pub mod server_certs;
 pub mod tls;
 pub mod token;
+pub mod tunnel;
