@@ -9,6 +9,7 @@
 pub mod api;
 pub mod controllers;
 pub mod datastore;
+pub mod tunnel;
 
 pub use api::{ApiActor, ApiState};
 pub use controllers::ControllerActor;
