@@ -42,10 +42,7 @@ async fn start_discard() -> std::io::Result<SocketAddr> {
 }
 
 async fn send(registry: &TunnelRegistry, target: &str, bytes: usize) -> std::io::Result<()> {
-    let mut stream = registry
-        .dial("bench", target)
-        .await
-        .map_err(std::io::Error::other)?;
+    let mut stream = registry.dial("bench", target).await.map_err(std::io::Error::other)?;
     let chunk = vec![0xa5u8; 64 * 1024];
     let mut left = bytes;
     while left > 0 {
@@ -56,9 +53,7 @@ async fn send(registry: &TunnelRegistry, target: &str, bytes: usize) -> std::io:
     stream.shutdown().await?;
     let got = stream.read_u64().await?;
     if got != bytes as u64 {
-        return Err(std::io::Error::other(format!(
-            "sent {bytes}, far side read {got}"
-        )));
+        return Err(std::io::Error::other(format!("sent {bytes}, far side read {got}")));
     }
     Ok(())
 }
@@ -80,9 +75,8 @@ fn main() -> std::io::Result<()> {
         let routes = registry.clone();
         let server = HttpServer::new(move || {
             let registry = routes.clone();
-            App::new().configure(move |cfg| {
-                connect_route(cfg, registry, |_| Some("bench".to_owned()))
-            })
+            App::new()
+                .configure(move |cfg| connect_route(cfg, registry, |_| Some("bench".to_owned())))
         })
         .workers(1)
         .disable_signals()
@@ -117,9 +111,7 @@ fn main() -> std::io::Result<()> {
         let mut tasks = Vec::new();
         for _ in 0..100 {
             let (registry, target) = (registry.clone(), target.clone());
-            tasks.push(actix::spawn(async move {
-                send(&registry, &target, per_stream).await
-            }));
+            tasks.push(actix::spawn(async move { send(&registry, &target, per_stream).await }));
         }
         for task in tasks {
             task.await.map_err(std::io::Error::other)??;

@@ -20,7 +20,7 @@ use super::{CONNECT_PATH, Keepalive};
 /// authenticated as (the verified client certificate's `system:node:<name>`), or `None` to
 /// answer 401. From the API routes:
 ///
-/// ```ignore
+/// ```text
 /// let registry = TunnelRegistry::new(); // one per server, shared with whoever dials nodes
 /// App::new().configure(|cfg| {
 ///     tunnel::connect_route(cfg, registry.clone(), |req| caller_node_name(req))

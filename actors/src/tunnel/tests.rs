@@ -180,3 +180,71 @@ async fn an_unauthenticated_upgrade_is_refused() {
     }
     assert!(registry.nodes().is_empty());
 }
+
+/// The node name from a verified client certificate `system:node:<name>`, captured when the
+/// TLS connection was accepted: how the API server authenticates the tunnel.
+#[derive(Clone)]
+struct NodeCertificate(Vec<u8>);
+
+fn capture_certificate(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+    use actix_tls::accept::rustls_0_23::TlsStream;
+    if let Some(tls) = conn.downcast_ref::<TlsStream<actix_web::rt::net::TcpStream>>()
+        && let Some(leaf) = tls.get_ref().1.peer_certificates().and_then(|c| c.first())
+    {
+        ext.insert(NodeCertificate(leaf.to_vec()));
+    }
+}
+
+fn node_of_certificate(req: &actix_web::HttpRequest) -> Option<String> {
+    let der = req.conn_data::<NodeCertificate>()?;
+    let identity = k3rs_api::Identity::from_certificate(&der.0)?;
+    identity.user.strip_prefix("system:node:").map(str::to_owned)
+}
+
+#[actix::test]
+async fn the_agent_connects_over_wss_with_its_node_certificate() {
+    use k3rs_net::pki::{CertificateAuthority, LeafSpec};
+
+    let server_ca = CertificateAuthority::generate("server-ca").expect("server ca");
+    let client_ca = CertificateAuthority::generate("client-ca").expect("client ca");
+    let serving =
+        server_ca.issue(&LeafSpec::server("k3rs", &["127.0.0.1".into()])).expect("serving cert");
+    let node = client_ca
+        .issue(&LeafSpec::client("system:node:node-tls", &["system:nodes"]))
+        .expect("node cert");
+    let server_tls =
+        k3rs_net::tls::server_config(&serving.cert_pem, &serving.key_pem, client_ca.cert_pem())
+            .expect("server tls");
+
+    let registry = TunnelRegistry::new();
+    let routes = registry.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let server = listener.local_addr().expect("addr");
+    let http = HttpServer::new(move || {
+        let registry = routes.clone();
+        App::new().configure(move |cfg| connect_route(cfg, registry, node_of_certificate))
+    })
+    .workers(1)
+    .disable_signals()
+    .on_connect(capture_certificate)
+    .listen_rustls_0_23(listener, server_tls)
+    .expect("listen")
+    .run();
+    actix::spawn(http);
+
+    let echo = start_echo().await;
+    let client_tls =
+        k3rs_net::tls::client_config(server_ca.cert_pem(), Some((&node.cert_pem, &node.key_pem)))
+            .expect("client tls");
+    let acceptor = TcpAllowList::new(vec![echo], Duration::from_secs(5));
+    let client = TunnelClient::new(TunnelClientConfig::new(
+        format!("wss://{server}{CONNECT_PATH}"),
+        Some(Arc::new(client_tls)),
+        Arc::new(acceptor),
+    ));
+    let mut status = client.status();
+    client.start();
+    connects(&mut status, 1).await;
+    assert_eq!(registry.nodes(), vec!["node-tls".to_owned()]);
+    assert_eq!(echo_through(&registry, "node-tls", echo, b"over tls").await, b"over tls");
+}
