@@ -3,8 +3,8 @@
 //! plumbing, never logic that could not be tested without actix.
 //!
 //! Owns: DatastoreActor, ApiActor, ControllerActor; on agents NodeAgentActor, PodSupervisor
-//! with its PodWorkers and LoadBalancerActor; NodeRegistry, TunnelSession and FlannelActor as
-//! they land.
+//! with its PodWorkers, LoadBalancerActor and TunnelClient; TunnelSessions (one per agent
+//! websocket, in a TunnelRegistry) on servers; NodeRegistry and FlannelActor as they land.
 //! Does not: parse configuration, build paths, or talk HTTP itself.
 
 pub mod agent;
@@ -13,6 +13,7 @@ pub mod controllers;
 pub mod datastore;
 pub mod loadbalancer;
 pub mod pods;
+pub mod tunnel;
 
 pub use agent::{AgentSettings, NodeAgentActor};
 pub use api::{ApiActor, ApiState};

@@ -13,3 +13,4 @@ pub mod server_certs;
 pub mod supervisor;
 pub mod tls;
 pub mod token;
+pub mod tunnel;

@@ -1,0 +1,122 @@
+//! Tunnel throughput over real websockets on loopback: an actix-web server with
+//! `connect_route`, a `TunnelClient`, and a TCP discard service on the agent's side that
+//! answers with the byte count it read. One stream of 256 MiB, then 100 parallel streams of
+//! 4 MiB; payload MiB per second of wall time.
+//!
+//! `cargo bench -p k3rs-actors --bench tunnel` (figures in docs/PERFORMANCE.md).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_web::{App, HttpServer};
+use k3rs_actors::tunnel::{
+    CONNECT_PATH, TunnelClient, TunnelClientConfig, TunnelRegistry, connect_route,
+};
+use k3rs_net::tunnel::TcpAllowList;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const MIB: usize = 1024 * 1024;
+
+async fn start_discard() -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut total = 0u64;
+                while let Ok(n) = socket.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    total += n as u64;
+                }
+                let _ = socket.write_u64(total).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+async fn send(registry: &TunnelRegistry, target: &str, bytes: usize) -> std::io::Result<()> {
+    let mut stream = registry.dial("bench", target).await.map_err(std::io::Error::other)?;
+    let chunk = vec![0xa5u8; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        stream.write_all(&chunk[..n]).await?;
+        left -= n;
+    }
+    stream.shutdown().await?;
+    let got = stream.read_u64().await?;
+    if got != bytes as u64 {
+        return Err(std::io::Error::other(format!("sent {bytes}, far side read {got}")));
+    }
+    Ok(())
+}
+
+fn report(name: &str, bytes: usize, started: Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{name:<40} {:>8.1} MiB in {secs:>6.3} s = {:>8.1} MiB/s",
+        bytes as f64 / MIB as f64,
+        bytes as f64 / MIB as f64 / secs
+    );
+}
+
+fn main() -> std::io::Result<()> {
+    System::new().block_on(async {
+        let registry = TunnelRegistry::new();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let server_addr = listener.local_addr()?;
+        let routes = registry.clone();
+        let server = HttpServer::new(move || {
+            let registry = routes.clone();
+            App::new()
+                .configure(move |cfg| connect_route(cfg, registry, |_| Some("bench".to_owned())))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        actix::spawn(server);
+
+        let discard = start_discard().await?;
+        let acceptor = TcpAllowList::new(vec![discard], Duration::from_secs(5));
+        let client = TunnelClient::new(TunnelClientConfig::new(
+            format!("ws://{server_addr}{CONNECT_PATH}"),
+            None,
+            Arc::new(acceptor),
+        ));
+        let mut status = client.status();
+        client.start();
+        tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.connected))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
+
+        let target = format!("tcp/{discard}");
+        send(&registry, &target, 16 * MIB).await?;
+
+        let bytes = 256 * MIB;
+        let started = Instant::now();
+        send(&registry, &target, bytes).await?;
+        report("websocket loopback, 1 stream", bytes, started);
+
+        let per_stream = 4 * MIB;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let (registry, target) = (registry.clone(), target.clone());
+            tasks.push(actix::spawn(async move { send(&registry, &target, per_stream).await }));
+        }
+        for task in tasks {
+            task.await.map_err(std::io::Error::other)??;
+        }
+        report("websocket loopback, 100 parallel streams", 100 * per_stream, started);
+        Ok(())
+    })
+}
