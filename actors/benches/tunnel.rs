@@ -42,20 +42,8 @@ async fn start_discard() -> std::io::Result<SocketAddr> {
 }
 
 async fn send(registry: &TunnelRegistry, target: &str, bytes: usize) -> std::io::Result<()> {
-    let mut stream = registry.dial("bench", target).await.map_err(std::io::Error::other)?;
-    let chunk = vec![0xa5u8; 64 * 1024];
-    let mut left = bytes;
-    while left > 0 {
-        let n = left.min(chunk.len());
-        stream.write_all(&chunk[..n]).await?;
-        left -= n;
-    }
-    stream.shutdown().await?;
-    let got = stream.read_u64().await?;
-    if got != bytes as u64 {
-        return Err(std::io::Error::other(format!("sent {bytes}, far side read {got}")));
-    }
-    Ok(())
+    let stream = registry.dial("bench", target).await.map_err(std::io::Error::other)?;
+    k3rs_net::tunnel::memory::send_counted(stream, bytes).await
 }
 
 fn report(name: &str, bytes: usize, started: Instant) {

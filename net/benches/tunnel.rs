@@ -40,20 +40,8 @@ impl Acceptor for Discard {
 
 /// Sends `bytes` on a new stream and waits for the far side's count.
 async fn send(tunnel: &MemoryTunnel, bytes: usize) -> std::io::Result<()> {
-    let mut stream = tunnel.server.open("tcp/127.0.0.1:9").await.map_err(std::io::Error::other)?;
-    let chunk = vec![0xa5u8; 64 * 1024];
-    let mut left = bytes;
-    while left > 0 {
-        let n = left.min(chunk.len());
-        stream.write_all(&chunk[..n]).await?;
-        left -= n;
-    }
-    stream.shutdown().await?;
-    let got = stream.read_u64().await?;
-    if got != bytes as u64 {
-        return Err(std::io::Error::other(format!("sent {bytes}, far side read {got}")));
-    }
-    Ok(())
+    let stream = tunnel.server.open("tcp/127.0.0.1:9").await.map_err(std::io::Error::other)?;
+    k3rs_net::tunnel::memory::send_counted(stream, bytes).await
 }
 
 fn report(name: &str, bytes: usize, started: Instant) {

@@ -81,18 +81,9 @@ impl Server {
             .spawn()
             .unwrap();
         let (tx, rx) = mpsc::channel();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                let up = line.contains("k3rs server is up");
-                // Keep the line before announcing it, so the test sees it in the log.
-                sink.lock().unwrap().push(line);
-                if up {
-                    let _ = tx.send(());
-                }
+        let log = capture_log(&mut child, move |line| {
+            if line.contains("k3rs server is up") {
+                let _ = tx.send(());
             }
         });
         let server = Server { dir, port, kubeconfig, child, log };
@@ -181,15 +172,7 @@ impl Agent {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let log = capture_log(&mut child, |_| {});
         Agent { dir: dir.to_owned(), name: name.to_owned(), child, log }
     }
 
@@ -246,6 +229,22 @@ fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitS
     let _ = tx.send(());
     waiter.join().unwrap();
     status
+}
+
+/// Collect a child's stderr lines (for the test's messages), telling `seen` of each one after
+/// it is kept, so a waiter woken by a line finds it in the log.
+fn capture_log(child: &mut Child, seen: impl Fn(&str) + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line.clone());
+            seen(&line);
+        }
+    });
+    log
 }
 
 pub fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> Output {

@@ -59,6 +59,25 @@ fn pump(mut out: Outgoing, from: Mux, to: Mux, cut: CancellationToken) {
     });
 }
 
+/// Benchmark support: send `bytes` on `stream` in 64 KiB writes, half-close, and wait for the
+/// far side to answer how many it read (a u64), which must be all of them.
+pub async fn send_counted(mut stream: super::Stream, bytes: usize) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let chunk = vec![0xa5u8; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        stream.write_all(&chunk[..n]).await?;
+        left -= n;
+    }
+    stream.shutdown().await?;
+    let got = stream.read_u64().await?;
+    if got != bytes as u64 {
+        return Err(std::io::Error::other(format!("sent {bytes}, far side read {got}")));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     //! Two muxes end to end: echo, parallel streams, half-close, refusals, flow control and
