@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use actix::prelude::*;
 use anyhow::{Context, bail};
 use k3rs_actors::loadbalancer::{self, LoadBalancerActor};
-use k3rs_actors::{AgentSettings, NodeAgentActor};
+use k3rs_actors::tree::Tracked;
+use k3rs_actors::{ActorTree, AgentSettings, NodeAgentActor};
 use k3rs_agent::host::HostFacts;
 use k3rs_agent::identity;
 use k3rs_agent::join::JoinRequest;
@@ -117,16 +118,21 @@ pub fn run(args: &AgentArgs, data_dir: DataDir, is_root: bool) -> anyhow::Result
     let default =
         if default.contains(':') { default.to_owned() } else { format!("{default}:6443") };
     let port = args.node.lb_server_port;
+    let actors = ActorTree::new();
     let lb = LoadBalancerActor::bind(port, &default, data_dir.lb_state_file(loadbalancer::SERVICE))
         .with_context(|| {
             format!("listening on 127.0.0.1:{port} for the load balancer (--lb-server-port)")
         })?;
+    let listen = lb.local_addr().to_string();
+    let lb = lb.with_member(actors.root("LoadBalancerActor", listen));
     settings.join.server = format!("https://127.0.0.1:{}", lb.local_addr().port());
     let system = System::new();
     system.block_on(async {
         let stop = crate::server::shutdown_signal()?;
-        let lb = lb.start();
-        NodeAgentActor::new(settings).with_load_balancer(lb).start();
+        let mailbox = lb.mailbox();
+        let lb = Tracked::new(lb.start(), mailbox);
+        let member = actors.root("NodeAgentActor", settings.node.name.clone());
+        NodeAgentActor::new(settings).with_load_balancer(lb).with_member(member).start();
         actix::spawn(async {
             stop.await;
             tracing::info!("shutting down");

@@ -8,7 +8,9 @@ use std::time::Instant;
 use actix::prelude::*;
 use anyhow::{Context, bail};
 use k3rs_actors::api::supervisor::Supervisor;
-use k3rs_actors::{ApiActor, ApiState, ControllerActor, DatastoreActor};
+use k3rs_actors::tree::Tracked;
+use k3rs_actors::tunnel::TunnelRegistry;
+use k3rs_actors::{ActorTree, ApiActor, ApiState, ControllerActor, DatastoreActor};
 use k3rs_api::registry::{Registry, SharedRegistry};
 use k3rs_api::supervisor::Secrets;
 use k3rs_api::version::VersionInfo;
@@ -69,9 +71,16 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
         k3rs_api::objects::ensure_system_namespaces(&store, &registry.snapshot())
             .await
             .context("creating the system namespaces")?;
-        let datastore = DatastoreActor::new(store.clone(), policy).start();
+        let actors = ActorTree::new();
+        let datastore = DatastoreActor::new(store.clone(), policy)
+            .with_member(actors.root("DatastoreActor", endpoint.kind()));
+        let mailbox = datastore.mailbox();
+        let datastore = Tracked::new(datastore.start(), mailbox);
         ControllerActor::new(store.clone(), registry.clone(), args.cluster_cidr.to_string())
+            .with_member(actors.root("ControllerActor", "controllers"))
             .start();
+        let api_member =
+            Arc::new(actors.root("ApiActor", format!("{bind}:{}", args.https_listen_port)));
         let state = ApiState {
             datastore,
             store,
@@ -89,6 +98,8 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
                 server_ca: certs.server_ca,
                 config: agent_config(args),
             })),
+            tunnels: TunnelRegistry::new().with_parent(api_member.clone()),
+            actors: actors.clone(),
         };
         let registry = state.registry.snapshot();
         let objects = k3rs_api::service::Objects::new(&state.store, &registry);
@@ -100,7 +111,7 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
         )
         .await
         .map_err(|e| anyhow::anyhow!("creating the kubernetes service: {}", e.message))?;
-        ApiActor::new(listener, tls, state).start();
+        ApiActor::new(listener, tls, state).with_member(api_member).start();
         if args.disable_agent {
             tracing::info!("--disable-agent: running the control plane only");
         } else if !is_root {
@@ -116,7 +127,8 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
                 true,
             )?;
             crate::agent::import_airgap_images(&data_dir)?;
-            k3rs_actors::NodeAgentActor::new(agent).start();
+            let member = actors.root("NodeAgentActor", agent.node.name.clone());
+            k3rs_actors::NodeAgentActor::new(agent).with_member(member).start();
         }
         tracing::info!(
             kubeconfig = %kubeconfig.display(),

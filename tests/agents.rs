@@ -68,6 +68,65 @@ fn a_server_and_two_agents_are_ready_nodes_with_roles_and_versions() {
     assert_eq!(status["nodes"]["ready"], serde_json::json!(["agent-1", "agent-2", "server-0"]));
     assert_eq!(status["servers"][0], format!("127.0.0.1:{}", server.port));
     assert_eq!(status["datastore"]["backend"], "sled");
+    // Every node keeps a tunnel to the server; the server reaches each kubelet through it.
+    let tunnels = || {
+        let (code, out) = server.k(&["get", "--raw", "/admin/tunnels"]);
+        assert_eq!(code, Some(0), "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["tunnels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["node"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    eventually("three tunnels", Duration::from_secs(20), || {
+        (tunnels() == ["agent-1", "agent-2", "server-0"]).then_some(())
+    });
+    for node in ["server-0", "agent-1", "agent-2"] {
+        let (code, out) =
+            server.k(&["get", "--raw", &format!("/api/v1/nodes/{node}/proxy/healthz")]);
+        assert_eq!((code, out.as_str()), (Some(0), "ok"), "{node}");
+    }
+    // The actor trees: the server's, and an agent's asked through its tunnel.
+    let actors = |query: &str| {
+        let (code, out) = server.k(&["get", "--raw", &format!("/admin/actors{query}")]);
+        assert_eq!(code, Some(0), "{out}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["actors"].clone()
+    };
+    let kinds = |tree: &serde_json::Value| {
+        tree.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let here = actors("");
+    assert_eq!(kinds(&here), ["DatastoreActor", "ControllerActor", "ApiActor", "NodeAgentActor"]);
+    let sessions: Vec<&str> = here[2]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(sessions.len(), 3, "{here}");
+    let agent = actors("?node=agent-1");
+    assert_eq!(kinds(&agent), ["LoadBalancerActor", "NodeAgentActor"]);
+    assert_eq!(agent[1]["state"], "running", "{agent}");
+    let tunnel = agent[1]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "TunnelClient")
+        .unwrap();
+    assert_eq!(
+        (&tunnel["state"], &tunnel["name"]),
+        (&serde_json::json!("running"), &serde_json::json!(format!("127.0.0.1:{}", server.port)))
+    );
+    assert!(
+        agent[1]["children"].as_array().unwrap().iter().any(|c| c["kind"] == "PodSupervisor"),
+        "{agent}"
+    );
     // Each node renews its Lease.
     let (_, leases) = server.k(&["get", "leases", "-n", "kube-node-lease", "-o", "name"]);
     assert_eq!(
@@ -90,6 +149,12 @@ fn a_server_and_two_agents_are_ready_nodes_with_roles_and_versions() {
         (owner == "Node").then_some(())
     });
     a2.kill();
+    eventually("agent-2's tunnel gone", Duration::from_secs(70), || {
+        (tunnels() == ["agent-1", "server-0"]).then_some(())
+    });
+    let (code, out) = server.k(&["get", "--raw", "/api/v1/nodes/agent-2/proxy/healthz"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("ServiceUnavailable") || out.contains("not reachable"), "{out}");
     assert_eq!(server.k(&["delete", "node", "agent-2"]).0, Some(0));
     eventually("agent-2's secret and lease gone", Duration::from_secs(20), || {
         let (_, leases) = server.k(&["get", "leases", "-n", "kube-node-lease", "-o", "name"]);
@@ -156,6 +221,10 @@ fn a_killed_agent_goes_not_ready_and_a_changed_password_waits_for_its_secret() {
     assert!(!denied.contains("Forbidden"), "its own node: {denied}");
     let other = as_node(&["annotate", "ns", "default", "x=y"]);
     assert!(other.contains("Error from server (Forbidden)"), "{other}");
+    let proxy = as_node(&["get", "--raw", "/api/v1/nodes/agent-1/proxy/healthz"]);
+    assert!(proxy.contains(r#"cannot get resource "nodes/proxy""#), "{proxy}");
+    let admin = as_node(&["get", "--raw", "/admin/tunnels"]);
+    assert!(admin.contains("Error from server (Forbidden)"), "{admin}");
 
     agent.kill();
     eventually("agent-1 not ready", Duration::from_secs(70), || {

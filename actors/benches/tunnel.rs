@@ -1,7 +1,8 @@
 //! Tunnel throughput over real websockets on loopback: an actix-web server with
 //! `connect_route`, a `TunnelClient`, and a TCP discard service on the agent's side that
 //! answers with the byte count it read. One stream of 256 MiB, then 100 parallel streams of
-//! 4 MiB; payload MiB per second of wall time.
+//! 4 MiB; payload MiB per second of wall time. Over plain `ws://`, then over `wss://` with the
+//! node's client certificate (rustls on both ends, as in a cluster).
 //!
 //! `cargo bench -p k3rs-actors --bench tunnel` (figures in docs/PERFORMANCE.md).
 
@@ -55,56 +56,86 @@ fn report(name: &str, bytes: usize, started: Instant) {
     );
 }
 
+/// Server and client TLS (the client with a node certificate), as a real cluster's.
+fn tls_pair() -> std::io::Result<(rustls::ServerConfig, rustls::ClientConfig)> {
+    use k3rs_net::pki::{CertificateAuthority, LeafSpec};
+    let server_ca = CertificateAuthority::generate("server-ca").map_err(std::io::Error::other)?;
+    let client_ca = CertificateAuthority::generate("client-ca").map_err(std::io::Error::other)?;
+    let serving = server_ca
+        .issue(&LeafSpec::server("k3rs", &["127.0.0.1".into()]))
+        .map_err(std::io::Error::other)?;
+    let node = client_ca
+        .issue(&LeafSpec::client("system:node:bench", &["system:nodes"]))
+        .map_err(std::io::Error::other)?;
+    let server =
+        k3rs_net::tls::server_config(&serving.cert_pem, &serving.key_pem, client_ca.cert_pem())
+            .map_err(std::io::Error::other)?;
+    let client =
+        k3rs_net::tls::client_config(server_ca.cert_pem(), Some((&node.cert_pem, &node.key_pem)))
+            .map_err(std::io::Error::other)?;
+    Ok((server, client))
+}
+
+/// One server, one tunnel, then the two measurements over `ws://` or `wss://`.
+async fn measure(tls: bool) -> std::io::Result<()> {
+    let registry = TunnelRegistry::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let server_addr = listener.local_addr()?;
+    let routes = registry.clone();
+    let server = HttpServer::new(move || {
+        let registry = routes.clone();
+        App::new().configure(move |cfg| connect_route(cfg, registry, |_| Some("bench".to_owned())))
+    })
+    .workers(1)
+    .disable_signals();
+    let (server, scheme, client_tls, name) = if tls {
+        let (server_tls, client_tls) = tls_pair()?;
+        let server = server.listen_rustls_0_23(listener, server_tls)?;
+        (server, "wss", Some(Arc::new(client_tls)), "wss loopback")
+    } else {
+        (server.listen(listener)?, "ws", None, "websocket loopback")
+    };
+    actix::spawn(server.run());
+
+    let discard = start_discard().await?;
+    let acceptor = TcpAllowList::new(vec![discard], Duration::from_secs(5));
+    let client = TunnelClient::new(TunnelClientConfig::new(
+        format!("{scheme}://{server_addr}{CONNECT_PATH}"),
+        client_tls,
+        Arc::new(acceptor),
+    ));
+    let mut status = client.status();
+    client.start();
+    tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.connected))
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+
+    let target = format!("tcp/{discard}");
+    send(&registry, &target, 16 * MIB).await?;
+
+    let bytes = 256 * MIB;
+    let started = Instant::now();
+    send(&registry, &target, bytes).await?;
+    report(&format!("{name}, 1 stream"), bytes, started);
+
+    let per_stream = 4 * MIB;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (registry, target) = (registry.clone(), target.clone());
+        tasks.push(actix::spawn(async move { send(&registry, &target, per_stream).await }));
+    }
+    for task in tasks {
+        task.await.map_err(std::io::Error::other)??;
+    }
+    report(&format!("{name}, 100 parallel streams"), 100 * per_stream, started);
+    Ok(())
+}
+
 fn main() -> std::io::Result<()> {
     System::new().block_on(async {
-        let registry = TunnelRegistry::new();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        let server_addr = listener.local_addr()?;
-        let routes = registry.clone();
-        let server = HttpServer::new(move || {
-            let registry = routes.clone();
-            App::new()
-                .configure(move |cfg| connect_route(cfg, registry, |_| Some("bench".to_owned())))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)?
-        .run();
-        actix::spawn(server);
-
-        let discard = start_discard().await?;
-        let acceptor = TcpAllowList::new(vec![discard], Duration::from_secs(5));
-        let client = TunnelClient::new(TunnelClientConfig::new(
-            format!("ws://{server_addr}{CONNECT_PATH}"),
-            None,
-            Arc::new(acceptor),
-        ));
-        let mut status = client.status();
-        client.start();
-        tokio::time::timeout(Duration::from_secs(10), status.wait_for(|s| s.connected))
-            .await
-            .map_err(std::io::Error::other)?
-            .map_err(std::io::Error::other)?;
-
-        let target = format!("tcp/{discard}");
-        send(&registry, &target, 16 * MIB).await?;
-
-        let bytes = 256 * MIB;
-        let started = Instant::now();
-        send(&registry, &target, bytes).await?;
-        report("websocket loopback, 1 stream", bytes, started);
-
-        let per_stream = 4 * MIB;
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for _ in 0..100 {
-            let (registry, target) = (registry.clone(), target.clone());
-            tasks.push(actix::spawn(async move { send(&registry, &target, per_stream).await }));
-        }
-        for task in tasks {
-            task.await.map_err(std::io::Error::other)??;
-        }
-        report("websocket loopback, 100 parallel streams", 100 * per_stream, started);
-        Ok(())
+        measure(false).await?;
+        measure(true).await
     })
 }

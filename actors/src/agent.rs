@@ -4,7 +4,9 @@
 //! Node, then every 10 s renew the Lease and write the Node's status when it changed (and at
 //! least every minute). The steps are `k3rs_agent`'s; this is the timing around them.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -14,6 +16,10 @@ use k3rs_agent::join::{JoinRequest, Joined};
 use k3rs_agent::node::NodeSpec;
 use k3rs_agent::{AgentError, kube, node};
 use serde_json::Value;
+
+use crate::kubelet::KubeletAcceptor;
+use crate::tree::{ActorState, Member, Tracked};
+use crate::tunnel::{StopTunnel, TunnelClient, TunnelClientConfig};
 
 const RETRY: Duration = Duration::from_secs(5);
 const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -47,7 +53,15 @@ pub struct NodeAgentActor {
     cluster: Value,
     pods: Option<Addr<crate::pods::PodSupervisor>>,
     /// The load balancer the agent reaches servers through, told of every server found.
-    lb: Option<Addr<crate::loadbalancer::LoadBalancerActor>>,
+    lb: Option<Tracked<crate::loadbalancer::LoadBalancerActor>>,
+    /// The servers known (`host:port`), from joining and then the `kubernetes` endpoints.
+    servers: Vec<String>,
+    /// One tunnel per known server, by `host:port`.
+    tunnels: HashMap<String, Addr<TunnelClient>>,
+    /// TLS with the node's client certificate, for the tunnels.
+    tunnel_tls: Option<Arc<rustls::ClientConfig>>,
+    acceptor: Option<Arc<KubeletAcceptor>>,
+    member: Member,
 }
 
 impl NodeAgentActor {
@@ -62,11 +76,25 @@ impl NodeAgentActor {
             cluster: Value::Null,
             pods: None,
             lb: None,
+            servers: Vec::new(),
+            tunnels: HashMap::new(),
+            tunnel_tls: None,
+            acceptor: None,
+            member: Member::detached("NodeAgentActor", ""),
         }
     }
 
+    /// Report to the actor tree through `member`; the pod supervisor and tunnels go under it.
+    pub fn with_member(mut self, member: Member) -> Self {
+        self.member = member;
+        self
+    }
+
     /// Send the servers the agent learns to this load balancer.
-    pub fn with_load_balancer(mut self, lb: Addr<crate::loadbalancer::LoadBalancerActor>) -> Self {
+    pub fn with_load_balancer(
+        mut self,
+        lb: Tracked<crate::loadbalancer::LoadBalancerActor>,
+    ) -> Self {
         self.lb = Some(lb);
         self
     }
@@ -96,14 +124,60 @@ impl NodeAgentActor {
                     .failed("loading the node certificate", e.into(), ctx, |a, c| a.join(c));
             }
         };
+        self.tunnel_tls = Some(Arc::new(tls.clone()));
         self.api = Some(Https::new(&self.settings.join.server, tls, Vec::new()));
         self.cluster = joined.config.clone();
-        if let Some(lb) = &self.lb
-            && !joined.apiservers.is_empty()
-        {
-            lb.do_send(crate::loadbalancer::SetServers(joined.apiservers.clone()));
-        }
+        self.acceptor = Some(Arc::new(KubeletAcceptor::new(crate::kubelet::KubeletService {
+            node: self.settings.node.name.clone(),
+            actors: self.member.tree().clone(),
+        })));
+        let servers = if joined.apiservers.is_empty() {
+            vec![self.settings.join.server.trim_start_matches("https://").to_owned()]
+        } else {
+            joined.apiservers.clone()
+        };
+        self.set_servers(servers);
         self.register(ctx);
+    }
+
+    /// The servers changed: tell the load balancer, and keep one tunnel to each.
+    fn set_servers(&mut self, servers: Vec<String>) {
+        if servers.is_empty() || servers == self.servers {
+            return;
+        }
+        tracing::info!(actor = "NodeAgentActor", node = %self.settings.node.name, ?servers, "servers");
+        self.servers = servers.clone();
+        let gone: Vec<String> =
+            self.tunnels.keys().filter(|a| !servers.contains(a)).cloned().collect();
+        for address in gone {
+            if let Some(client) = self.tunnels.remove(&address) {
+                client.do_send(StopTunnel);
+            }
+        }
+        let (Some(tls), Some(acceptor)) = (self.tunnel_tls.clone(), self.acceptor.clone()) else {
+            return;
+        };
+        for address in &servers {
+            if self.tunnels.contains_key(address) {
+                continue;
+            }
+            let url = format!("wss://{address}{}", crate::tunnel::CONNECT_PATH);
+            let client = TunnelClient::new(TunnelClientConfig::new(
+                url,
+                Some(tls.clone()),
+                acceptor.clone(),
+            ))
+            .with_member(self.member.child("TunnelClient", address.clone()));
+            let status = client.status();
+            let addr = client.start();
+            if let Some(lb) = &self.lb {
+                lb.do_send(crate::loadbalancer::TunnelHealth(address.clone(), status));
+            }
+            self.tunnels.insert(address.clone(), addr);
+        }
+        if let Some(lb) = &self.lb {
+            lb.do_send(crate::loadbalancer::SetServers(servers));
+        }
     }
 
     /// Write what joining gave: certificates and `kubelet.kubeconfig`.
@@ -144,6 +218,7 @@ impl NodeAgentActor {
                 act.node_uid = stored["metadata"]["uid"].as_str().unwrap_or_default().to_owned();
                 act.reported = stored["status"].clone();
                 tracing::info!(actor = "NodeAgentActor", node = %act.settings.node.name, "node registered");
+                act.member.set_state(ActorState::Running);
                 act.heartbeat(ctx);
                 ctx.run_interval(HEARTBEAT, |act, ctx| act.heartbeat(ctx));
                 act.start_pods();
@@ -186,7 +261,8 @@ impl NodeAgentActor {
                 .map(ToString::to_string)
                 .unwrap_or_default(),
         };
-        self.pods = Some(crate::pods::PodSupervisor::new(settings).start());
+        let member = self.member.child("PodSupervisor", self.settings.node.name.clone());
+        self.pods = Some(crate::pods::PodSupervisor::new(settings, member).start());
     }
 
     /// Renew the Lease; write the status when it changed or a minute has passed.
@@ -201,6 +277,15 @@ impl NodeAgentActor {
         let lease = node::lease(&name, &self.node_uid, &micro_now());
         let (spec, facts) = (self.settings.node.clone(), self.settings.facts.clone());
         let due = self.last_report.is_none_or(|t| t.elapsed() >= REPORT);
+        let servers_api = api.clone();
+        ctx.spawn(
+            async move { kube::apiservers(&servers_api).await }.into_actor(self).map(
+                |found, act, _| match found {
+                    Ok(servers) => act.set_servers(servers),
+                    Err(e) => tracing::debug!(actor = "NodeAgentActor", error = %e, "cannot read the kubernetes endpoints"),
+                },
+            ),
+        );
         let fut = async move {
             kube::renew_lease(&api, &lease).await?;
             let stored = kube::node(&api, &name).await?.unwrap_or(Value::Null);
@@ -220,7 +305,10 @@ impl NodeAgentActor {
                     act.last_report = Some(Instant::now());
                 }
                 Ok(None) => {}
-                Err(e) => tracing::warn!(actor = "NodeAgentActor", node = %act.settings.node.name, error = %e, "heartbeat failed"),
+                Err(e) => {
+                    tracing::warn!(actor = "NodeAgentActor", node = %act.settings.node.name, error = %e, "heartbeat failed");
+                    act.member.error(format!("heartbeat failed: {e}"));
+                }
             }
         }));
     }
@@ -234,11 +322,15 @@ impl NodeAgentActor {
         again: fn(&mut Self, &mut Context<Self>),
     ) {
         let node = &self.settings.node.name;
+        self.member.error(format!("{what} failed: {error}"));
         if error.retryable() {
+            self.member.set_state(ActorState::Backoff);
+            self.member.restarted();
             tracing::error!(actor = "NodeAgentActor", node = %node, "{error}");
             tracing::info!(actor = "NodeAgentActor", node = %node, "{what} failed; retrying in {}s", RETRY.as_secs());
             ctx.run_later(RETRY, again);
         } else {
+            self.member.set_state(ActorState::Stopping);
             tracing::error!(actor = "NodeAgentActor", node = %node, "{what} failed: {error}");
             if self.settings.exit_on_fatal {
                 eprintln!("k3rs: {what} failed: {error}");

@@ -5,12 +5,15 @@
 use actix::prelude::*;
 use k3rs_api::registry::SharedRegistry;
 
+use crate::tree::{ActorState, Member};
+
 /// The actor.
 pub struct ControllerActor {
     store: k3rs_store::Datastore,
     registry: SharedRegistry,
     /// `--cluster-cidr`, which node pod ranges come from.
     cluster_cidr: String,
+    member: Member,
 }
 
 impl ControllerActor {
@@ -19,7 +22,14 @@ impl ControllerActor {
         registry: SharedRegistry,
         cluster_cidr: String,
     ) -> Self {
-        ControllerActor { store, registry, cluster_cidr }
+        let member = Member::detached("ControllerActor", "");
+        ControllerActor { store, registry, cluster_cidr, member }
+    }
+
+    /// Report to the actor tree through `member`.
+    pub fn with_member(mut self, member: Member) -> Self {
+        self.member = member;
+        self
     }
 }
 
@@ -40,6 +50,7 @@ impl Actor for ControllerActor {
             k3rs_controllers::events::run_expiry(store.clone(), registry.clone()).into_actor(self),
         );
         tracing::info!(actor = "ControllerActor", "controllers started");
+        self.member.set_state(ActorState::Running);
         ctx.spawn(
             async move {
                 k3rs_controllers::manager::run(store, registry).await;

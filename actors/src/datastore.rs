@@ -13,6 +13,8 @@ use k3rs_store::{
 };
 use tracing::{Instrument, info_span};
 
+use crate::tree::{ActorState, Mailbox, Member};
+
 /// How often the actor samples the revision and considers compacting.
 pub const COMPACTION_TICK: Duration = Duration::from_secs(30);
 /// How often idle watchers are told how far the store has got (for bookmarks).
@@ -27,6 +29,7 @@ pub struct DatastoreActor {
     progress_tick: Duration,
     compacting: bool,
     last_error: Option<String>,
+    member: Member,
 }
 
 impl DatastoreActor {
@@ -39,7 +42,19 @@ impl DatastoreActor {
             progress_tick: PROGRESS_TICK,
             compacting: false,
             last_error: None,
+            member: Member::detached("DatastoreActor", ""),
         }
+    }
+
+    /// Report to the actor tree through `member`.
+    pub fn with_member(mut self, member: Member) -> Self {
+        self.member = member;
+        self
+    }
+
+    /// Count messages sent to the actor through this (see [`crate::tree`]).
+    pub fn mailbox(&self) -> Mailbox {
+        self.member.mailbox().clone()
     }
 
     /// Override the tick periods (tests).
@@ -74,6 +89,7 @@ impl DatastoreActor {
                         Ok(()) => tracing::debug!(target, "compacted"),
                         Err(e) => {
                             tracing::warn!(error = %e, target, "compaction failed");
+                            act.member.error(format!("compaction failed: {e}"));
                             act.last_error = Some(e.to_string());
                         }
                     }
@@ -93,6 +109,7 @@ impl Actor for DatastoreActor {
             revision = self.store.current_revision(),
             "datastore ready"
         );
+        self.member.set_state(ActorState::Running);
         ctx.run_interval(self.compaction_tick, |act, ctx| act.tick(ctx));
         ctx.run_interval(self.progress_tick, |act, _| act.store.notify_progress());
     }
@@ -184,6 +201,7 @@ pub struct DatastoreStatus {
 impl Handler<GetKey> for DatastoreActor {
     type Result = Result<Option<KeyValue>, StoreError>;
     fn handle(&mut self, msg: GetKey, _: &mut Self::Context) -> Self::Result {
+        self.member.mailbox().taken();
         self.store.get_at(&msg.key, msg.revision)
     }
 }
@@ -191,6 +209,7 @@ impl Handler<GetKey> for DatastoreActor {
 impl Handler<ListKeys> for DatastoreActor {
     type Result = Result<ListPage, StoreError>;
     fn handle(&mut self, msg: ListKeys, _: &mut Self::Context) -> Self::Result {
+        self.member.mailbox().taken();
         self.store.list(&msg.request)
     }
 }
@@ -198,6 +217,7 @@ impl Handler<ListKeys> for DatastoreActor {
 impl Handler<CreateKey> for DatastoreActor {
     type Result = ResponseFuture<Result<KeyValue, StoreError>>;
     fn handle(&mut self, msg: CreateKey, _: &mut Self::Context) -> Self::Result {
+        self.member.mailbox().taken();
         let store = self.store.clone();
         Box::pin(async move { store.create(&msg.key, msg.value).await })
     }
@@ -206,6 +226,7 @@ impl Handler<CreateKey> for DatastoreActor {
 impl Handler<UpdateKey> for DatastoreActor {
     type Result = ResponseFuture<Result<KeyValue, StoreError>>;
     fn handle(&mut self, msg: UpdateKey, _: &mut Self::Context) -> Self::Result {
+        self.member.mailbox().taken();
         let store = self.store.clone();
         Box::pin(async move { store.update(&msg.key, msg.value, msg.expected).await })
     }
@@ -214,6 +235,7 @@ impl Handler<UpdateKey> for DatastoreActor {
 impl Handler<DeleteKey> for DatastoreActor {
     type Result = ResponseFuture<Result<(Revision, KeyValue), StoreError>>;
     fn handle(&mut self, msg: DeleteKey, _: &mut Self::Context) -> Self::Result {
+        self.member.mailbox().taken();
         let store = self.store.clone();
         Box::pin(async move { store.delete(&msg.key, msg.expected).await })
     }
@@ -222,6 +244,7 @@ impl Handler<DeleteKey> for DatastoreActor {
 impl Handler<WatchRange> for DatastoreActor {
     type Result = Result<Watch, StoreError>;
     fn handle(&mut self, msg: WatchRange, _: &mut Self::Context) -> Self::Result {
+        self.member.mailbox().taken();
         self.store.watch(msg.range, msg.after)
     }
 }
@@ -229,6 +252,7 @@ impl Handler<WatchRange> for DatastoreActor {
 impl Handler<GetHandle> for DatastoreActor {
     type Result = MessageResult<GetHandle>;
     fn handle(&mut self, _: GetHandle, _: &mut Self::Context) -> Self::Result {
+        self.member.mailbox().taken();
         MessageResult(self.store.clone())
     }
 }
@@ -236,6 +260,7 @@ impl Handler<GetHandle> for DatastoreActor {
 impl Handler<GetStatus> for DatastoreActor {
     type Result = MessageResult<GetStatus>;
     fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
+        self.member.mailbox().taken();
         use std::sync::atomic::Ordering::Relaxed;
         let stats = self.store.writer_stats();
         let batches = stats.batches.load(Relaxed);

@@ -11,11 +11,14 @@ pub mod agent;
 pub mod api;
 pub mod controllers;
 pub mod datastore;
+pub mod kubelet;
 pub mod loadbalancer;
 pub mod pods;
+pub mod tree;
 pub mod tunnel;
 
 pub use agent::{AgentSettings, NodeAgentActor};
 pub use api::{ApiActor, ApiState};
 pub use controllers::ControllerActor;
 pub use datastore::DatastoreActor;
+pub use tree::{ActorState, ActorTree, Member};

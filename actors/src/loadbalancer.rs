@@ -15,7 +15,10 @@ use actix::prelude::*;
 use k3rs_net::lb::state::{self, LbState};
 use k3rs_net::lb::{Pool, ServerState};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
+
+use crate::tree::{ActorState, Mailbox, Member};
+use crate::tunnel::TunnelStatus;
 
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
@@ -45,6 +48,13 @@ impl Connections {
 #[rtype(result = "()")]
 pub struct SetServers(pub Vec<String>);
 
+/// Judge `address`'s health by its tunnel's state: connected is healthy; once the tunnel has
+/// been up, a lost tunnel is unhealthy even while the port still accepts connections (K3s's
+/// rule). Before its first connection, a TCP dial decides.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct TunnelHealth(pub String, pub watch::Receiver<TunnelStatus>);
+
 /// Each server's address, state and open connections.
 #[derive(Message)]
 #[rtype(result = "Vec<(String, &'static str, usize)>")]
@@ -58,6 +68,8 @@ pub struct LoadBalancerActor {
     local: SocketAddr,
     state_file: PathBuf,
     server_url: String,
+    tunnels: HashMap<String, watch::Receiver<TunnelStatus>>,
+    member: Member,
 }
 
 impl LoadBalancerActor {
@@ -76,7 +88,20 @@ impl LoadBalancerActor {
             local,
             state_file,
             server_url,
+            tunnels: HashMap::new(),
+            member: Member::detached("LoadBalancerActor", local.to_string()),
         })
+    }
+
+    /// Report to the actor tree through `member`.
+    pub fn with_member(mut self, member: Member) -> Self {
+        self.member = member;
+        self
+    }
+
+    /// Count messages sent to the actor through this (see [`crate::tree`]).
+    pub fn mailbox(&self) -> Mailbox {
+        self.member.mailbox().clone()
     }
 
     /// Where clients connect.
@@ -154,6 +179,7 @@ impl Actor for LoadBalancerActor {
         };
         tracing::info!(actor = "LoadBalancerActor", listen = %self.local, default = %self.pool.borrow().default_server(), "load balancer started");
         self.persist();
+        self.member.set_state(ActorState::Running);
         let (pool, conns) = (self.pool.clone(), self.conns.clone());
         ctx.spawn(
             async move {
@@ -176,9 +202,14 @@ impl Actor for LoadBalancerActor {
             let servers = act.pool.borrow().addresses();
             for address in servers {
                 let (pool, conns) = (act.pool.clone(), act.conns.clone());
+                let tunnel = act.tunnels.get(&address).map(|t| t.borrow().clone());
                 ctx.spawn(
                     async move {
-                        let ok = healthy(address.clone()).await;
+                        let ok = match tunnel {
+                            Some(t) if t.connected => true,
+                            Some(t) if t.connects > 0 => false,
+                            _ => healthy(address.clone()).await,
+                        };
                         let closed = pool.borrow_mut().checked(&address, ok, Instant::now());
                         conns.borrow_mut().close(&closed);
                     }
@@ -193,6 +224,8 @@ impl Handler<SetServers> for LoadBalancerActor {
     type Result = ();
 
     fn handle(&mut self, msg: SetServers, _: &mut Self::Context) {
+        self.member.mailbox().taken();
+        self.tunnels.retain(|address, _| msg.0.contains(address));
         let closed = self.pool.borrow_mut().set_servers(&msg.0);
         self.conns.borrow_mut().close(&closed);
         tracing::info!(actor = "LoadBalancerActor", servers = ?self.pool.borrow().addresses(), "servers updated");
@@ -200,10 +233,20 @@ impl Handler<SetServers> for LoadBalancerActor {
     }
 }
 
+impl Handler<TunnelHealth> for LoadBalancerActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: TunnelHealth, _: &mut Self::Context) {
+        self.member.mailbox().taken();
+        self.tunnels.insert(msg.0, msg.1);
+    }
+}
+
 impl Handler<GetState> for LoadBalancerActor {
     type Result = Vec<(String, &'static str, usize)>;
 
     fn handle(&mut self, _: GetState, _: &mut Self::Context) -> Self::Result {
+        self.member.mailbox().taken();
         self.pool
             .borrow()
             .servers()

@@ -74,6 +74,12 @@ pub async fn node(api: &Https, name: &str) -> Result<Option<Value>, AgentError> 
     get(api, &node_path(name)).await
 }
 
+/// The servers (`host:port`) in the `kubernetes` Endpoints of `default`; empty when missing.
+pub async fn apiservers(api: &Https) -> Result<Vec<String>, AgentError> {
+    let endpoints = get(api, "/api/v1/namespaces/default/endpoints/kubernetes").await?;
+    Ok(endpoints.map(|e| k3rs_api::bootstrap::apiserver_addresses(&e)).unwrap_or_default())
+}
+
 /// Renew the Lease (created when missing).
 pub async fn renew_lease(api: &Https, lease: &Value) -> Result<(), AgentError> {
     let name = lease["metadata"]["name"].as_str().unwrap_or_default();

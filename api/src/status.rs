@@ -288,6 +288,19 @@ impl Status {
         Status::new(500, "InternalError", format!("Internal error occurred: {message}"), None)
     }
 
+    /// A refusal relayed from elsewhere (a node's kubelet) with its HTTP code.
+    pub fn relayed(code: u16, message: String) -> Self {
+        let reason = match code {
+            400 => "BadRequest",
+            403 => "Forbidden",
+            404 => "NotFound",
+            409 => "Conflict",
+            503 => "ServiceUnavailable",
+            _ => "InternalError",
+        };
+        Status::new(code, reason, message, None)
+    }
+
     pub fn unavailable(message: &str) -> Self {
         Status::new(503, "ServiceUnavailable", message.to_owned(), None)
     }

@@ -45,3 +45,12 @@ pub fn identify(req: &HttpRequest) -> Caller {
     }
     Caller::Known(Identity::anonymous())
 }
+
+/// The node a request is authenticated as: a verified client certificate of
+/// `system:node:<name>` in `system:nodes` (how agents open their tunnels).
+pub fn node_name(req: &HttpRequest) -> Option<String> {
+    match identify(req) {
+        Caller::Known(who) => k3rs_api::authz::node_of(&who).map(str::to_owned),
+        Caller::Rejected => None,
+    }
+}

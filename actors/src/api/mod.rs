@@ -8,10 +8,12 @@ mod resources;
 mod respond;
 mod routes;
 pub mod supervisor;
+mod tunneled;
 mod watch;
 mod writes;
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use actix_web::dev::ServerHandle;
@@ -20,11 +22,13 @@ use k3rs_api::registry::SharedRegistry;
 use k3rs_api::version::VersionInfo;
 
 use crate::datastore::DatastoreActor;
+use crate::tree::{ActorTree, Member, Tracked};
+use crate::tunnel::TunnelRegistry;
 
 /// What every request handler can reach.
 #[derive(Clone)]
 pub struct ApiState {
-    pub datastore: Addr<DatastoreActor>,
+    pub datastore: Tracked<DatastoreActor>,
     /// The datastore handle HTTP workers read through (writes and watches too, as they land).
     pub store: k3rs_store::Datastore,
     /// The server CA bundle, served at `/cacerts`.
@@ -38,6 +42,10 @@ pub struct ApiState {
     pub server_address: String,
     /// The supervisor endpoints agents join with (`None`: not served, e.g. in tests).
     pub supervisor: Option<std::sync::Arc<supervisor::Supervisor>>,
+    /// The agents' tunnels (`/v1-k3rs/connect`), how node subresources reach kubelets.
+    pub tunnels: TunnelRegistry,
+    /// The process's actors, for `/admin/actors`.
+    pub actors: ActorTree,
 }
 
 /// The actor.
@@ -47,13 +55,22 @@ pub struct ApiActor {
     state: ApiState,
     workers: usize,
     handle: Option<ServerHandle>,
+    member: Arc<Member>,
 }
 
 impl ApiActor {
     /// Serve on `listener` (already bound, so callers and tests choose the port) with `tls`.
     pub fn new(listener: TcpListener, tls: rustls::ServerConfig, state: ApiState) -> Self {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
-        ApiActor { listener: Some(listener), tls: Some(tls), state, workers, handle: None }
+        let member = Arc::new(Member::detached("ApiActor", ""));
+        ApiActor { listener: Some(listener), tls: Some(tls), state, workers, handle: None, member }
+    }
+
+    /// Report to the actor tree through `member` (shared with the tunnel registry, whose
+    /// sessions show under it).
+    pub fn with_member(mut self, member: Arc<Member>) -> Self {
+        self.member = member;
+        self
     }
 }
 
@@ -69,7 +86,14 @@ impl Actor for ApiActor {
         let addr = listener.local_addr().ok();
         let state = self.state.clone();
         let server = HttpServer::new(move || {
-            App::new().app_data(web::Data::new(state.clone())).configure(routes::configure)
+            let tunnels = state.tunnels.clone();
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .configure(|cfg| {
+                    crate::tunnel::connect_route(cfg, tunnels, caller::node_name);
+                    tunneled::configure(cfg);
+                })
+                .configure(routes::configure)
         })
         .workers(self.workers)
         .on_connect(caller::capture_peer_certificate)
@@ -79,6 +103,7 @@ impl Actor for ApiActor {
             Ok(server) => {
                 let server = server.run();
                 self.handle = Some(server.handle());
+                self.member.set_state(crate::tree::ActorState::Running);
                 tracing::info!(actor = "ApiActor", ?addr, "serving the Kubernetes API");
                 ctx.spawn(
                     async move {
@@ -91,6 +116,7 @@ impl Actor for ApiActor {
             }
             Err(e) => {
                 tracing::error!(actor = "ApiActor", error = %e, "cannot serve the API");
+                self.member.error(format!("cannot serve the API: {e}"));
                 System::current().stop_with_code(1);
                 ctx.stop();
             }

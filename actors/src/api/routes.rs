@@ -91,6 +91,12 @@ async fn fallback(
     if req.method() == Method::GET && req.path() == "/admin/status" {
         return admin_status(&state);
     }
+    if req.method() == Method::GET && req.path() == "/admin/tunnels" {
+        return admin_tunnels(&state);
+    }
+    if req.method() == Method::GET && req.path() == "/admin/actors" {
+        return super::tunneled::admin_actors(&state, &req).await;
+    }
     if req.method() == Method::GET
         && let Some(found) = discovery(&state, &req)
     {
@@ -192,6 +198,25 @@ fn admin_status(state: &ApiState) -> HttpResponse {
         failure: state.store.failure(),
     };
     HttpResponse::Ok().json(k3rs_api::admin::status(&servers, &figures, &nodes))
+}
+
+/// `/admin/tunnels`: each connected agent's tunnel, its uptime and traffic.
+fn admin_tunnels(state: &ApiState) -> HttpResponse {
+    let tunnels: Vec<serde_json::Value> = state
+        .tunnels
+        .list()
+        .into_iter()
+        .map(|t| {
+            serde_json::json!({
+                "node": t.node,
+                "uptimeSeconds": t.uptime.as_secs_f64(),
+                "openStreams": t.open_streams,
+                "bytesIn": t.bytes_in,
+                "bytesOut": t.bytes_out,
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(serde_json::json!({ "tunnels": tunnels }))
 }
 
 /// `/metrics` in the Prometheus text format.

@@ -35,7 +35,9 @@ async fn start(pki: &Pki, dir: &std::path::Path) -> std::net::SocketAddr {
         Options::default(),
     )
     .unwrap();
-    let datastore = DatastoreActor::new(store.clone(), CompactionPolicy::default()).start();
+    let datastore = DatastoreActor::new(store.clone(), CompactionPolicy::default());
+    let mailbox = datastore.mailbox();
+    let datastore = crate::tree::Tracked::new(datastore.start(), mailbox);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let tls = k3rs_net::tls::server_config(
@@ -53,6 +55,8 @@ async fn start(pki: &Pki, dir: &std::path::Path) -> std::net::SocketAddr {
         metrics: Arc::default(),
         server_address: addr.to_string(),
         supervisor: None,
+        tunnels: crate::tunnel::TunnelRegistry::new(),
+        actors: crate::tree::ActorTree::new(),
     };
     ApiActor::new(listener, tls, state).start();
     addr

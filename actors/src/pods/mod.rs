@@ -16,6 +16,8 @@ use k3rs_agent::kube::{self, WatchLines};
 use k3rs_agent::runtime::Runtime;
 use serde_json::Value;
 
+use crate::tree::{ActorState, Mailbox, Member, Tracked};
+
 pub use worker::PodWorker;
 use worker::{Gone, Update};
 
@@ -52,12 +54,14 @@ enum PodEvent {
 /// The actor.
 pub struct PodSupervisor {
     s: Rc<PodSettings>,
-    workers: HashMap<String, Addr<PodWorker>>,
+    workers: HashMap<String, Tracked<PodWorker>>,
+    member: Member,
 }
 
 impl PodSupervisor {
-    pub fn new(s: PodSettings) -> Self {
-        PodSupervisor { s: Rc::new(s), workers: HashMap::new() }
+    /// `member`: the supervisor's place in the actor tree; its workers go under it.
+    pub fn new(s: PodSettings, member: Member) -> Self {
+        PodSupervisor { s: Rc::new(s), workers: HashMap::new(), member }
     }
 
     fn changed(&mut self, pod: Value) {
@@ -65,8 +69,15 @@ impl PodSupervisor {
         match self.workers.get(&uid) {
             Some(w) if w.connected() => w.do_send(Update(pod)),
             _ => {
-                let addr = PodWorker::new(self.s.clone(), pod).start();
-                self.workers.insert(uid, addr);
+                let name = format!(
+                    "{}/{}",
+                    pod["metadata"]["namespace"].as_str().unwrap_or_default(),
+                    pod["metadata"]["name"].as_str().unwrap_or_default()
+                );
+                let member = self.member.child("PodWorker", name);
+                let mailbox = member.mailbox().clone();
+                let addr = PodWorker::new(self.s.clone(), pod, member).start();
+                self.workers.insert(uid, Tracked::new(addr, mailbox));
             }
         }
     }
@@ -77,9 +88,10 @@ async fn follow(
     api: Https,
     node: String,
     to: Addr<PodSupervisor>,
+    mailbox: Mailbox,
 ) -> Result<(), k3rs_agent::AgentError> {
     let (pods, rv) = kube::pods_on(&api, &node).await?;
-    to.do_send(PodEvent::All(pods));
+    mailbox.post(&to, PodEvent::All(pods));
     let mut rv = rv;
     loop {
         let (code, mut body) =
@@ -94,8 +106,8 @@ async fn follow(
                     rv = v.to_owned();
                 }
                 match kind.as_str() {
-                    "ADDED" | "MODIFIED" => to.do_send(PodEvent::Changed(obj)),
-                    "DELETED" => to.do_send(PodEvent::Deleted(obj)),
+                    "ADDED" | "MODIFIED" => mailbox.post(&to, PodEvent::Changed(obj)),
+                    "DELETED" => mailbox.post(&to, PodEvent::Deleted(obj)),
                     "ERROR" => {
                         return Err(k3rs_agent::AgentError::Transport(
                             "the pod watch expired".into(),
@@ -117,11 +129,13 @@ impl Actor for PodSupervisor {
         }
         tracing::info!(actor = "PodSupervisor", node = %self.s.node, "following the pods bound to this node");
         let (api, node, addr) = (self.s.api.clone(), self.s.node.clone(), ctx.address());
+        let mailbox = self.member.mailbox().clone();
+        self.member.set_state(ActorState::Running);
         ctx.spawn(
             async move {
                 let mut delay = Duration::from_millis(250);
                 loop {
-                    match follow(api.clone(), node.clone(), addr.clone()).await {
+                    match follow(api.clone(), node.clone(), addr.clone(), mailbox.clone()).await {
                         Ok(()) => delay = Duration::from_millis(250),
                         Err(e) => {
                             tracing::warn!(actor = "PodSupervisor", error = %e, "pod watch failed; relisting");
@@ -142,6 +156,7 @@ impl Handler<PodEvent> for PodSupervisor {
     type Result = ();
 
     fn handle(&mut self, msg: PodEvent, _: &mut Self::Context) {
+        self.member.mailbox().taken();
         match msg {
             PodEvent::All(pods) => {
                 let live: Vec<String> = pods

@@ -18,6 +18,7 @@ use k3rs_api::event::{self, EventSpec, EventType};
 use serde_json::Value;
 
 use super::PodSettings;
+use crate::tree::{ActorState, Member};
 
 /// A newer version of the pod.
 #[derive(Message)]
@@ -104,6 +105,8 @@ pub struct PodWorker {
     /// A status write is in flight; `write_again` asks for another when it ends.
     writing: bool,
     write_again: bool,
+    /// Its place in the actor tree (restarts are its containers').
+    member: Member,
 }
 
 fn now() -> String {
@@ -111,7 +114,7 @@ fn now() -> String {
 }
 
 impl PodWorker {
-    pub fn new(s: Rc<PodSettings>, pod: Value) -> Self {
+    pub fn new(s: Rc<PodSettings>, pod: Value, member: Member) -> Self {
         let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
         let uid = text(&pod["metadata"]["uid"]);
         let mut runs = Vec::new();
@@ -177,6 +180,7 @@ impl PodWorker {
             reported: Value::Null,
             writing: false,
             write_again: false,
+            member,
         }
     }
 
@@ -373,6 +377,7 @@ impl PodWorker {
                 }
                 Ok(Err(e)) => {
                     tracing::error!(actor = "PodWorker", pod = %act.name, error = %e, "sandbox failed");
+                    act.member.error(format!("sandbox failed: {e}"));
                     act.record(ctx, EventType::Warning, "FailedCreatePodSandBox", format!("Failed to create pod sandbox: {e}"));
                     ctx.run_later(Duration::from_secs(5), |act, ctx| act.step(ctx));
                     return;
@@ -475,6 +480,7 @@ impl PodWorker {
                     let ran_before = r.status.last.is_some() || matches!(r.status.state, State::Terminated { .. });
                     if ran_before {
                         r.status.restarts += 1;
+                        act.member.restarted();
                     }
                     r.status.last = match &r.status.state {
                         State::Terminated { .. } => Some(r.status.state.clone()),
@@ -500,6 +506,7 @@ impl PodWorker {
                 }
                 Ok(Err((reason, message))) => {
                     tracing::warn!(actor = "PodWorker", pod = %act.name, container = %container, %reason, %message, "container not started");
+                    act.member.error(format!("container {container} not started: {reason}: {message}"));
                     let r = &mut act.runs[slot];
                     r.status.state = State::waiting(&reason, &message);
                     r.held = true;
@@ -600,10 +607,10 @@ impl PodWorker {
 
     /// Wait for the container's process to end (it is our child: we are its subreaper).
     fn watch_exit(&mut self, ctx: &mut Context<Self>, slot: usize, generation: u64, pid: u32) {
-        let addr = ctx.address();
+        let (addr, mailbox) = (ctx.address(), self.member.mailbox().clone());
         let wait = async move {
             let code = wait_for_exit(pid).await.unwrap_or(255);
-            addr.do_send(Exited { slot, generation, code });
+            mailbox.post(&addr, Exited { slot, generation, code });
         };
         ctx.spawn(wait.into_actor(self));
     }
@@ -800,6 +807,7 @@ impl Actor for PodWorker {
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::info!(actor = "PodWorker", pod = %self.name, namespace = %self.namespace, "pod assigned to this node");
         self.terminating = self.pod["metadata"]["deletionTimestamp"].is_string();
+        self.member.set_state(ActorState::Running);
         self.step(ctx);
     }
 }
@@ -808,6 +816,7 @@ impl Handler<Update> for PodWorker {
     type Result = ();
 
     fn handle(&mut self, msg: Update, ctx: &mut Self::Context) {
+        self.member.mailbox().taken();
         self.pod = msg.0;
         if self.pod["metadata"]["deletionTimestamp"].is_string() && !self.terminating {
             self.terminating = true;
@@ -820,6 +829,8 @@ impl Handler<Gone> for PodWorker {
     type Result = ();
 
     fn handle(&mut self, _: Gone, ctx: &mut Self::Context) {
+        self.member.mailbox().taken();
+        self.member.set_state(ActorState::Stopping);
         self.terminating = true;
         self.pod["metadata"]["deletionTimestamp"] = Value::Null;
         self.step(ctx);
@@ -830,6 +841,7 @@ impl Handler<Exited> for PodWorker {
     type Result = ();
 
     fn handle(&mut self, msg: Exited, ctx: &mut Self::Context) {
+        self.member.mailbox().taken();
         let Some(r) = self.runs.get_mut(msg.slot) else { return };
         if r.generation != msg.generation {
             return;

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::Keepalive;
+use crate::tree::{ActorState, Member};
 
 /// What the client needs.
 #[derive(Clone)]
@@ -105,15 +106,29 @@ pub enum ConnectError {
 #[rtype(result = "TunnelStatus")]
 pub struct GetTunnelStatus;
 
+/// Ends the tunnel for good (the server left the cluster): the websocket closes with it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopTunnel;
+
 /// The actor: owns the connect-serve-reconnect loop for its lifetime.
 pub struct TunnelClient {
     config: TunnelClientConfig,
     status: watch::Sender<TunnelStatus>,
+    member: Arc<Member>,
 }
 
 impl TunnelClient {
     pub fn new(config: TunnelClientConfig) -> Self {
-        TunnelClient { config, status: watch::Sender::new(TunnelStatus::default()) }
+        let member = Arc::new(Member::detached("TunnelClient", config.url.clone()));
+        TunnelClient { config, status: watch::Sender::new(TunnelStatus::default()), member }
+    }
+
+    /// Report to the actor tree through `member`: running while connected, a restart per
+    /// reconnection, the last error.
+    pub fn with_member(mut self, member: Member) -> Self {
+        self.member = Arc::new(member);
+        self
     }
 
     /// Follows the status: `wait_for` a connection, or read it for health checks.
@@ -127,7 +142,8 @@ impl Actor for TunnelClient {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let span = info_span!("tunnel", actor = "TunnelClient", url = %self.config.url);
-        let run = run(self.config.clone(), self.status.clone()).instrument(span);
+        let run =
+            run(self.config.clone(), self.status.clone(), self.member.clone()).instrument(span);
         ctx.spawn(run.into_actor(self));
     }
 }
@@ -136,18 +152,33 @@ impl Handler<GetTunnelStatus> for TunnelClient {
     type Result = MessageResult<GetTunnelStatus>;
 
     fn handle(&mut self, _msg: GetTunnelStatus, _ctx: &mut Self::Context) -> Self::Result {
+        self.member.mailbox().taken();
         MessageResult(self.status.borrow().clone())
     }
 }
 
+impl Handler<StopTunnel> for TunnelClient {
+    type Result = ();
+
+    fn handle(&mut self, _msg: StopTunnel, ctx: &mut Self::Context) {
+        self.member.mailbox().taken();
+        self.member.set_state(ActorState::Stopping);
+        ctx.stop();
+    }
+}
+
 /// Connects, serves, and reconnects, forever (the actor's stop drops it).
-async fn run(config: TunnelClientConfig, status: watch::Sender<TunnelStatus>) {
+async fn run(config: TunnelClientConfig, status: watch::Sender<TunnelStatus>, member: Arc<Member>) {
     let mut failures = 0u32;
     loop {
         match connect(&config).await {
             Ok(framed) => {
                 failures = 0;
                 info!("tunnel connected");
+                if status.borrow().connects > 0 {
+                    member.restarted();
+                }
+                member.set_state(ActorState::Running);
                 status.send_modify(|s| {
                     s.connected = true;
                     s.connects += 1;
@@ -155,6 +186,8 @@ async fn run(config: TunnelClientConfig, status: watch::Sender<TunnelStatus>) {
                 });
                 let reason = serve(framed, &config).await;
                 info!(reason, "tunnel disconnected");
+                member.error(&reason);
+                member.set_state(ActorState::Backoff);
                 status.send_modify(|s| {
                     s.connected = false;
                     s.last_error = Some(reason);
@@ -164,6 +197,8 @@ async fn run(config: TunnelClientConfig, status: watch::Sender<TunnelStatus>) {
                 failures = failures.saturating_add(1);
                 let text = error_chain(&err);
                 warn!(error = %text, failures, "tunnel connect failed");
+                member.error(&text);
+                member.set_state(ActorState::Backoff);
                 status.send_modify(|s| s.last_error = Some(text));
             }
         }

@@ -11,7 +11,9 @@ mod tests;
 
 use std::time::Duration;
 
-pub use client::{Backoff, GetTunnelStatus, TunnelClient, TunnelClientConfig, TunnelStatus};
+pub use client::{
+    Backoff, GetTunnelStatus, StopTunnel, TunnelClient, TunnelClientConfig, TunnelStatus,
+};
 pub use registry::{DialError, TunnelInfo, TunnelRegistry};
 pub use session::{TunnelSession, accept, connect_route};
 

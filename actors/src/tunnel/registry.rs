@@ -15,6 +15,8 @@ use k3rs_net::tunnel::{Mux, MuxError, Stream};
 use thiserror::Error;
 use tracing::info;
 
+use crate::tree::Member;
+
 /// Why a dial through a tunnel failed.
 #[derive(Debug, Error)]
 pub enum DialError {
@@ -50,6 +52,8 @@ struct Entry {
 pub struct TunnelRegistry {
     tunnels: Arc<RwLock<HashMap<String, Entry>>>,
     next_session: Arc<AtomicU64>,
+    /// Where sessions show in the actor tree (the API actor's place).
+    parent: Option<Arc<Member>>,
 }
 
 impl std::fmt::Debug for TunnelRegistry {
@@ -61,6 +65,20 @@ impl std::fmt::Debug for TunnelRegistry {
 impl TunnelRegistry {
     pub fn new() -> Self {
         TunnelRegistry::default()
+    }
+
+    /// Sessions show in the actor tree under `parent`.
+    pub fn with_parent(mut self, parent: Arc<Member>) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// A new session's place in the actor tree.
+    pub(super) fn member(&self, node: &str) -> Member {
+        match &self.parent {
+            Some(parent) => parent.child("TunnelSession", node),
+            None => Member::detached("TunnelSession", node),
+        }
     }
 
     /// Opens a stream to `target` (`tcp/127.0.0.1:<kubelet port>`) on `node`'s side of its

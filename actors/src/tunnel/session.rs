@@ -13,6 +13,7 @@ use tracing::{Instrument, Span, debug, info, info_span, warn};
 
 use super::registry::TunnelRegistry;
 use super::{CONNECT_PATH, Keepalive};
+use crate::tree::{ActorState, Member};
 
 /// Mounts `GET /v1-k3rs/connect` on an actix-web app or scope.
 ///
@@ -77,6 +78,7 @@ pub struct TunnelSession {
     /// Why the session ends, for the log and the mux's streams.
     end_reason: Option<String>,
     span: Span,
+    member: Member,
 }
 
 impl TunnelSession {
@@ -88,6 +90,7 @@ impl TunnelSession {
         keepalive: Keepalive,
     ) -> Self {
         let (mux, outgoing) = Mux::new(Side::Server, MuxConfig::default(), None);
+        let member = registry.member(node);
         let session = registry.register(node, mux.clone());
         TunnelSession {
             node: node.to_owned(),
@@ -101,11 +104,14 @@ impl TunnelSession {
             last_heard: Instant::now(),
             end_reason: None,
             span: info_span!("tunnel", actor = "TunnelSession", node, session),
+            member,
         }
     }
 
     fn end(&mut self, ctx: &mut Context<Self>, reason: String) {
         if self.end_reason.is_none() {
+            self.member.error(&reason);
+            self.member.set_state(ActorState::Stopping);
             self.end_reason = Some(reason);
         }
         ctx.stop();
@@ -128,6 +134,7 @@ impl Actor for TunnelSession {
     fn started(&mut self, ctx: &mut Self::Context) {
         let _entered = self.span.enter();
         info!("tunnel connected");
+        self.member.set_state(ActorState::Running);
         if let Some(messages) = self.messages.take() {
             ctx.add_stream(messages);
         }

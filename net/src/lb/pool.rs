@@ -4,7 +4,8 @@
 //! the ACTIVE server and fails over when it fails. Successful dials and health checks promote a
 //! server, failures demote it to FAILED and close its connections, and a server becoming ACTIVE
 //! closes the connections to the others. The `--server` address is kept as a STANDBY fallback
-//! when the known list leaves it out. Time is passed in, so the rules are tested without waiting.
+//! when the known list leaves it out; a listed server turning PREFERRED closes the fallback's
+//! connections, so clients parked there come back. Time is passed in, so the rules are tested without waiting.
 
 use std::time::{Duration, Instant};
 
@@ -52,12 +53,14 @@ pub struct Server {
 pub struct Pool {
     default: String,
     servers: Vec<Server>,
+    /// The list leaves the default out: it is only the fallback.
+    fallback: bool,
 }
 
 impl Pool {
     /// A pool for the `--server` address `default` and the other known servers.
     pub fn new(default: &str, known: &[String]) -> Self {
-        let mut pool = Pool { default: default.to_owned(), servers: Vec::new() };
+        let mut pool = Pool { default: default.to_owned(), servers: Vec::new(), fallback: false };
         pool.set_servers(known);
         pool
     }
@@ -93,6 +96,7 @@ impl Pool {
             }
         }
         let listed = addresses.contains(&self.default);
+        self.fallback = !listed && !addresses.is_empty();
         match self.servers.iter_mut().find(|s| s.address == self.default) {
             Some(d) if !listed && d.state > ServerState::Standby => d.state = ServerState::Standby,
             Some(_) => {}
@@ -182,6 +186,12 @@ impl Pool {
                 }
                 s.state = ServerState::Preferred;
                 s.last_dial = Some(now);
+                // Clients parked on the fallback come back to a listed server.
+                // It goes back to STANDBY, so their next dials come here.
+                let (fallback, default) = (self.fallback, self.default.clone());
+                let Some(d) = self.get(&default).filter(|_| fallback) else { return Vec::new() };
+                d.state = ServerState::Standby;
+                return if d.connections > 0 { vec![default] } else { Vec::new() };
             }
             _ => {}
         }
@@ -231,6 +241,21 @@ mod tests {
         let closed = p.set_servers(&["10.0.0.2:6443".into()]);
         assert!(closed.is_empty());
         assert_eq!(p.addresses(), ["lb.example:6443", "10.0.0.2:6443"]);
+    }
+
+    #[test]
+    fn a_recovered_listed_server_takes_clients_back_from_the_standby_default() {
+        let now = Instant::now();
+        let mut p = Pool::new("lb.example:6443", &[]);
+        p.set_servers(&["10.0.0.1:6443".into()]);
+        p.failed("10.0.0.1:6443");
+        // Nothing else answers: clients go to the fallback.
+        assert_eq!(p.dial_order()[0], "lb.example:6443");
+        p.dialed("lb.example:6443", now);
+        assert!(p.checked("10.0.0.1:6443", true, now).is_empty(), "recovering only");
+        assert_eq!(p.checked("10.0.0.1:6443", true, now), ["lb.example:6443"]);
+        assert_eq!(state(&p, "lb.example:6443"), ServerState::Standby);
+        assert_eq!(p.dial_order()[0], "10.0.0.1:6443");
     }
 
     #[test]

@@ -22,4 +22,4 @@ pub mod target;
 pub use frame::{Frame, FrameError, StreamId};
 pub use mux::{Mux, MuxConfig, MuxError, MuxStats, Outgoing, Side};
 pub use stream::Stream;
-pub use target::{AcceptError, Acceptor, BoxIo, Target, TcpAllowList};
+pub use target::{AcceptError, AcceptFuture, Acceptor, BoxIo, Target, TcpAllowList};

@@ -1,0 +1,137 @@
+//! The kubelet protocol: how a server asks a node's agent for what the Kubernetes API proxies
+//! to kubelets (health, logs, exec, port-forward, stats), over one tunnel stream per request
+//! ([ADR 011](../../docs/adr/011-kubelet-protocol.md)).
+//!
+//! The server opens a stream to the target [`TARGET`] and writes one [`Request`] as a message
+//! (a 4-byte big-endian length, then the bincode encoding, at most [`MAX_MESSAGE`] bytes). The
+//! agent answers one [`Reply`] message the same way; after `Reply::Ok` the stream carries the
+//! request's data (what each request carries is on its variant) until either side closes.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// The tunnel target a node's kubelet service answers on.
+pub const TARGET: &str = "kubelet";
+
+/// The largest request or reply message.
+pub const MAX_MESSAGE: usize = 1 << 20;
+
+/// What the server asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// `/healthz`: the reply is followed by the text `ok`.
+    Healthz,
+    /// The reply is followed by the log's bytes, as `kubectl logs` shows them.
+    Logs(LogRequest),
+    /// The agent process's actor tree: the reply is followed by its JSON.
+    Actors,
+}
+
+/// `pods/log`'s options, as the API received them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRequest {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub follow: bool,
+    pub previous: bool,
+    pub timestamps: bool,
+    pub tail_lines: Option<u64>,
+    pub since_seconds: Option<u64>,
+    pub limit_bytes: Option<u64>,
+}
+
+/// The agent's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    Ok,
+    /// Refused, with the HTTP code and message the API should answer (404 for a missing pod
+    /// or container, 400 for a request that cannot be served).
+    Refused {
+        code: u16,
+        message: String,
+    },
+}
+
+/// Why a message could not be read or written.
+#[derive(Debug, Error)]
+pub enum ProtocolError {
+    #[error("kubelet message of {len} bytes exceeds {MAX_MESSAGE}")]
+    TooLarge { len: usize },
+    #[error("kubelet stream I/O")]
+    Io(#[from] std::io::Error),
+    #[error("decoding a kubelet message")]
+    Decode(#[from] bincode::error::DecodeError),
+    #[error("encoding a kubelet message")]
+    Encode(#[from] bincode::error::EncodeError),
+}
+
+/// Writes one message.
+pub async fn write_message<W, T>(w: &mut W, message: &T) -> Result<(), ProtocolError>
+where
+    W: AsyncWrite + Unpin,
+    T: Serialize,
+{
+    let bytes = bincode::serde::encode_to_vec(message, bincode::config::standard())?;
+    if bytes.len() > MAX_MESSAGE {
+        return Err(ProtocolError::TooLarge { len: bytes.len() });
+    }
+    let len =
+        u32::try_from(bytes.len()).map_err(|_| ProtocolError::TooLarge { len: bytes.len() })?;
+    w.write_all(&len.to_be_bytes()).await?;
+    w.write_all(&bytes).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Reads one message.
+pub async fn read_message<R, T>(r: &mut R) -> Result<T, ProtocolError>
+where
+    R: AsyncRead + Unpin,
+    T: for<'de> Deserialize<'de>,
+{
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_MESSAGE {
+        return Err(ProtocolError::TooLarge { len });
+    }
+    let mut bytes = vec![0u8; len];
+    r.read_exact(&mut bytes).await?;
+    let (message, _) = bincode::serde::decode_from_slice(&bytes, bincode::config::standard())?;
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn messages_round_trip() {
+        let (mut a, mut b) = tokio::io::duplex(4096);
+        let request = Request::Logs(LogRequest {
+            namespace: "default".into(),
+            pod: "web".into(),
+            container: "web".into(),
+            follow: true,
+            tail_lines: Some(10),
+            ..LogRequest::default()
+        });
+        write_message(&mut a, &request).await.expect("write");
+        write_message(&mut a, &Reply::Refused { code: 404, message: "no".into() })
+            .await
+            .expect("write");
+        assert_eq!(read_message::<_, Request>(&mut b).await.expect("read"), request);
+        let reply: Reply = read_message(&mut b).await.expect("read");
+        assert_eq!(reply, Reply::Refused { code: 404, message: "no".into() });
+    }
+
+    #[tokio::test]
+    async fn an_oversized_length_is_refused_before_reading_it() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(&u32::MAX.to_be_bytes()).await.expect("write");
+        let err = read_message::<_, Request>(&mut b).await.expect_err("too large");
+        assert!(matches!(err, ProtocolError::TooLarge { .. }), "{err}");
+    }
+}
