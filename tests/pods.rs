@@ -124,8 +124,16 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
     let netns: String = uid.chars().filter(char::is_ascii_alphanumeric).take(16).collect();
     let netns = format!("/run/netns/k3rs-{netns}");
     assert!(std::path::Path::new(&netns).exists(), "the pod has its network namespace");
-    let log = server.dir.path().join(format!("data/agent/pods/{uid}/containers/main/0.log"));
-    assert_eq!(std::fs::read_to_string(&log).unwrap(), "started\n");
+    // Logs come from the node through its tunnel, kept in the CRI format under agent/logs.
+    assert_eq!(k(&["logs", "runner"]), (Some(0), "started".to_owned()));
+    let cri = server.dir.path().join(format!("data/agent/logs/default_runner_{uid}/main/0.log"));
+    let cri = std::fs::read_to_string(&cri).unwrap();
+    assert!(cri.ends_with("Z stdout F started\n") && cri.len() == 48, "{cri:?}");
+    let (code, stamped) = k(&["logs", "runner", "--timestamps", "--tail=1"]);
+    assert_eq!(code, Some(0), "{stamped}");
+    assert_eq!(&stamped[30..], " started", "{stamped}");
+    let (code, none) = k(&["logs", "runner", "-p"]);
+    assert!(code != Some(0) && none.contains("previous terminated container"), "{none}");
 
     eventually("oneshot completed", Duration::from_secs(30), || {
         (phase_and_reason(&server, "oneshot") == "Succeeded Completed").then_some(())
@@ -144,6 +152,27 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
     eventually("crasher in CrashLoopBackOff", Duration::from_secs(60), || {
         phase_and_reason(&server, "crasher").contains("CrashLoopBackOff").then_some(())
     });
+    assert_eq!(k(&["logs", "crasher", "-p"]), (Some(0), "failing".to_owned()));
+    // Following ends when the container does.
+    apply(
+        "counter",
+        &pod_manifest(
+            "counter",
+            "busybox:test",
+            "for i in 1 2 3; do echo line $i; sleep 1; done; echo oops >&2",
+            "Never",
+        ),
+    );
+    eventually("counter running", Duration::from_secs(30), || {
+        k(&["get", "pod", "counter", "--no-headers"]).1.contains("Running").then_some(())
+    });
+    assert_eq!(k(&["logs", "-f", "counter"]), (Some(0), "line 1\nline 2\nline 3\noops".to_owned()));
+    assert_eq!(k(&["logs", "counter", "--limit-bytes=8"]), (Some(0), "line 1\nl".to_owned()));
+    let (code, out) = k(&["logs", "counter", "-c", "nope"]);
+    assert!(
+        code != Some(0) && out.contains("container nope is not valid for pod counter"),
+        "{out}"
+    );
     eventually("ghost waits for its image", Duration::from_secs(20), || {
         (phase_and_reason(&server, "ghost") == "Pending ErrImageNeverPull").then_some(())
     });
@@ -179,9 +208,7 @@ spec:
     eventually("reader completed", Duration::from_secs(30), || {
         (phase_and_reason(&server, "reader") == "Succeeded Completed").then_some(())
     });
-    let (_, uid) = k(&["get", "pod", "reader", "-o", "jsonpath={.metadata.uid}"]);
-    let log = server.dir.path().join(format!("data/agent/pods/{uid}/containers/main/0.log"));
-    assert_eq!(std::fs::read_to_string(&log).unwrap(), "1\nvalue\nvalue 2 reader\n");
+    assert_eq!(k(&["logs", "reader"]), (Some(0), "1\nvalue\nvalue 2 reader".to_owned()));
     apply(
         "lost",
         "apiVersion: v1
@@ -314,11 +341,14 @@ spec:
         "lost",
         "probed",
         "hungry",
+        "counter",
         "--timeout=60s",
     ]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(k(&["get", "pods", "-o", "name"]).1, "", "all gone");
     assert!(!std::path::Path::new(&netns).exists(), "the sandbox is removed");
+    let logs = std::fs::read_dir(server.dir.path().join("data/agent/logs")).unwrap().count();
+    assert_eq!(logs, 0, "deleted pods take their logs");
 }
 
 #[test]
@@ -330,8 +360,8 @@ fn running_containers_survive_an_agent_restart_and_are_adopted() {
     let cleanup =
         DeletePods { kubeconfig: server.kubeconfig.clone(), home: server.dir.path().to_owned() };
     let file = server.dir.path().join("keeper.yaml");
-    std::fs::write(&file, pod_manifest("keeper", "busybox:test", "exec sleep 3600", "Always"))
-        .unwrap();
+    let ticker = "while true; do echo tick; sleep 0.2; done";
+    std::fs::write(&file, pod_manifest("keeper", "busybox:test", ticker, "Always")).unwrap();
     assert_eq!(server.k(&["apply", "-f", file.to_str().unwrap()]).0, Some(0));
     eventually("keeper running", Duration::from_secs(30), || {
         server.k(&["get", "pod", "keeper", "--no-headers"]).1.contains("Running").then_some(())
@@ -340,6 +370,8 @@ fn running_containers_survive_an_agent_restart_and_are_adopted() {
     let pid_file =
         server.dir.path().join(format!("data/agent/pods/{uid}/containers/main/bundle/init.pid"));
     let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let ticks = |server: &Server| server.k(&["logs", "keeper"]).1.lines().count();
+    eventually("keeper logging", Duration::from_secs(10), || (ticks(&server) > 0).then_some(()));
 
     // Stop the server (and its agent); the container keeps running; a new agent adopts it.
     let (_, dir) = server.terminate();
@@ -352,4 +384,9 @@ fn running_containers_survive_an_agent_restart_and_are_adopted() {
     assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid, "the same process");
     let (_, row) = server.k(&["get", "pod", "keeper", "--no-headers"]);
     assert!(row.contains("1/1") && row.contains("Running") && row.contains(" 0 "), "{row}");
+    // Its output went on into the pipe while no agent ran, and goes on into its log now.
+    let before = ticks(&server);
+    eventually("more ticks", Duration::from_secs(10), || (ticks(&server) > before).then_some(()));
+    let cri = server.dir.path().join(format!("data/agent/logs/default_keeper_{uid}/main/0.log"));
+    assert!(std::fs::read_to_string(cri).unwrap().lines().all(|l| l.ends_with(" stdout F tick")));
 }

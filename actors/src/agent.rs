@@ -129,6 +129,7 @@ impl NodeAgentActor {
         self.cluster = joined.config.clone();
         self.acceptor = Some(Arc::new(KubeletAcceptor::new(crate::kubelet::KubeletService {
             node: self.settings.node.name.clone(),
+            logs_dir: self.settings.agent_dir.join("logs"),
             actors: self.member.tree().clone(),
         })));
         let servers = if joined.apiservers.is_empty() {
@@ -250,6 +251,7 @@ impl NodeAgentActor {
                 root: dir.join("runc"),
             },
             pods_dir: dir.join("pods"),
+            logs_dir: dir.join("logs"),
             images,
             cluster_dns: text("clusterDNS", "10.43.0.10"),
             cluster_domain: text("clusterDomain", "cluster.local"),

@@ -12,6 +12,7 @@ pub mod host;
 pub mod identity;
 pub mod join;
 pub mod kube;
+pub mod logs;
 pub mod node;
 pub mod oci;
 pub mod podstatus;

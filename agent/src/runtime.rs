@@ -29,34 +29,41 @@ impl Runtime {
         c
     }
 
-    /// Start container `id` from `bundle`, detached; its stdout and stderr are appended to
-    /// `log`. Returns the container's init pid.
-    pub fn run(&self, id: &str, bundle: &Path, log: &Path) -> Result<u32, AgentError> {
+    /// Start container `id` from `bundle`, detached, with `stdout` and `stderr` as its output
+    /// (the runtime's own messages go to `<bundle>/runc.log`). Returns the container's init pid.
+    pub fn run(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdout: std::fs::File,
+        stderr: std::fs::File,
+    ) -> Result<u32, AgentError> {
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| AgentError::Io { path, source }
         };
-        let out_file =
-            std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(io(log))?;
-        let err_file = out_file.try_clone().map_err(io(log))?;
+        let log = bundle.join("runc.log");
+        let _ = std::fs::remove_file(&log);
         // The pid file is written before the process starts: a container that exits at once
         // still has its pid known (and, as our child, stays a zombie until reaped).
         let pid_file = bundle.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
         let out = self
             .command()
+            .arg("--log")
+            .arg(&log)
             .args(["run", "--detach", "--pid-file"])
             .arg(&pid_file)
             .arg("--bundle")
             .arg(bundle)
             .arg(id)
             .stdin(Stdio::null())
-            .stdout(out_file)
-            .stderr(err_file)
+            .stdout(stdout)
+            .stderr(stderr)
             .output()
             .map_err(io(&self.binary))?;
         if !out.status.success() {
-            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
             let last = text.lines().last().unwrap_or("failed");
             return Err(AgentError::Runtime(format!(
                 "OCI runtime create failed: {}",

@@ -25,6 +25,7 @@ pub mod objects;
 pub mod openapi;
 pub mod patch;
 pub mod path;
+pub mod podlog;
 pub mod protobuf;
 pub mod quantity;
 pub mod registry;

@@ -33,12 +33,16 @@ pub enum Request {
 pub struct LogRequest {
     pub namespace: String,
     pub pod: String,
+    /// The pod's uid: logs are kept per pod instance.
+    pub uid: String,
     pub container: String,
     pub follow: bool,
     pub previous: bool,
     pub timestamps: bool,
     pub tail_lines: Option<u64>,
     pub since_seconds: Option<u64>,
+    /// RFC 3339 (`sinceTime`); `since_seconds` wins when both are given.
+    pub since_time: Option<String>,
     pub limit_bytes: Option<u64>,
 }
 

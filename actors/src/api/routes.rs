@@ -105,6 +105,11 @@ async fn fallback(
     let Some(path) = k3rs_api::path::parse(req.path()) else {
         return respond::status(Status::no_such_path());
     };
+    if req.method() == Method::GET
+        && (path.group, path.resource, path.subresource) == ("", "pods", Some("log"))
+    {
+        return super::tunneled::pod_log(&state, &req, &path).await;
+    }
     let started = std::time::Instant::now();
     let response = match *req.method() {
         Method::GET => super::resources::get(&state, &req, &path),

@@ -1,12 +1,13 @@
 //! The API paths a node's kubelet answers, reached through the node's tunnel with the kubelet
-//! protocol (`k3rs_net::kubelet`): the node proxy (`/api/v1/nodes/<node>/proxy/healthz`) so
-//! far. Who may ask is checked here; what the kubelet answers is relayed as it comes.
+//! protocol (`k3rs_net::kubelet`): the node proxy (`/api/v1/nodes/<node>/proxy/healthz`),
+//! `pods/log`, and an agent's actor tree. Who may ask is checked here; what the kubelet answers is relayed as it comes.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use k3rs_api::path::ResourcePath;
 use k3rs_api::service::Objects;
 use k3rs_api::status::Target;
-use k3rs_api::{Status, authz};
-use k3rs_net::kubelet::{self, Reply, Request};
+use k3rs_api::{Status, authz, podlog};
+use k3rs_net::kubelet::{self, LogRequest, Reply, Request};
 use k3rs_net::tunnel::Stream;
 use tokio_util::io::ReaderStream;
 
@@ -44,6 +45,47 @@ async fn node_proxy(
             .streaming(ReaderStream::new(stream)),
         Err(status) => respond::status(status),
     }
+}
+
+/// `GET .../pods/<name>/log`: the container's log from its node, streamed as it comes (and
+/// as long as the agent sends, with `follow=true`). The caller is already authorized.
+pub async fn pod_log(state: &ApiState, req: &HttpRequest, path: &ResourcePath<'_>) -> HttpResponse {
+    match pod_log_stream(state, req, path).await {
+        Ok(stream) => {
+            HttpResponse::Ok().content_type("text/plain").streaming(ReaderStream::new(stream))
+        }
+        Err(status) => respond::status(status),
+    }
+}
+
+async fn pod_log_stream(
+    state: &ApiState,
+    req: &HttpRequest,
+    path: &ResourcePath<'_>,
+) -> Result<Stream, Status> {
+    let registry = state.registry.snapshot();
+    let pods = registry.get("", "v1", "pods").ok_or_else(Status::no_such_path)?;
+    let name = path.name.unwrap_or_default();
+    let pod = Objects::new(&state.store, &registry).get(pods, path.namespace, name)?;
+    let param = |k: &str| super::params::get(req, k);
+    let container = podlog::container(&pod, param("container").as_deref())?;
+    let node = podlog::node(&pod)?;
+    let flag = |k: &str| super::params::flag(req, k);
+    let request = LogRequest {
+        namespace: path.namespace.unwrap_or_default().to_owned(),
+        pod: name.to_owned(),
+        uid: pod["metadata"]["uid"].as_str().unwrap_or_default().to_owned(),
+        container,
+        follow: flag("follow"),
+        previous: flag("previous"),
+        timestamps: flag("timestamps"),
+        tail_lines: podlog::count("tailLines", param("tailLines").as_deref())?,
+        since_seconds: podlog::count("sinceSeconds", param("sinceSeconds").as_deref())?,
+        since_time: param("sinceTime"),
+        limit_bytes: podlog::count("limitBytes", param("limitBytes").as_deref())?,
+    };
+    let target = Target { resource: "nodes", group: "", name: &node };
+    open(state, target, Request::Logs(request)).await
 }
 
 /// `/admin/actors`: this process's actor tree, or with `?node=<name>` that node's agent's

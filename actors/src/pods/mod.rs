@@ -2,6 +2,7 @@
 //! `fieldSelector=spec.nodeName=<node>`, relisting after any failure) and keeps one PodWorker
 //! child per pod, telling it of every change. Workers stop themselves once their pod is gone.
 
+mod logpump;
 mod worker;
 
 use std::collections::HashMap;
@@ -29,6 +30,8 @@ pub struct PodSettings {
     pub runtime: Runtime,
     /// `<data-dir>/agent/pods`.
     pub pods_dir: PathBuf,
+    /// `<data-dir>/agent/logs`: container logs in the CRI format.
+    pub logs_dir: PathBuf,
     pub images: k3rs_images::Store,
     pub cluster_dns: String,
     pub cluster_domain: String,

@@ -17,8 +17,10 @@ use k3rs_agent::{AgentError, kube, oci, sandbox};
 use k3rs_api::event::{self, EventSpec, EventType};
 use serde_json::Value;
 
-use super::PodSettings;
+use super::{PodSettings, logpump};
 use crate::tree::{ActorState, Member};
+use logpump::LogPump;
+use std::fs::File;
 
 /// A newer version of the pod.
 #[derive(Message)]
@@ -54,6 +56,8 @@ struct Run {
     probes: Vec<(ProbeKind, Probe, Counter)>,
     /// The startup probe passed (or there is none): liveness and readiness may run.
     started: bool,
+    /// Its output into its log file while it runs.
+    pump: Option<LogPump>,
 }
 
 /// Which probe.
@@ -80,6 +84,10 @@ impl Run {
         format!("k3rs-{short}-{}", self.spec["name"].as_str().unwrap_or("c"))
     }
 }
+
+/// A started (or adopted) container: its pid, image id, whether adopted, and the pump's ends
+/// of its output pipes.
+type Started = (u32, String, bool, Option<(File, File)>);
 
 /// The actor.
 pub struct PodWorker {
@@ -157,6 +165,7 @@ impl PodWorker {
                     probe_timers: Vec::new(),
                     probes: Vec::new(),
                     started: true,
+                    pump: None,
                 });
             }
         }
@@ -424,9 +433,8 @@ impl PodWorker {
                 return self.report(ctx);
             }
         };
-        let work = tokio::task::spawn_blocking(
-            move || -> Result<(u32, String, bool), (String, String)> {
-                let image = images
+        let work = tokio::task::spawn_blocking(move || -> Result<Started, (String, String)> {
+            let image = images
                 .find(&image_name)
                 .map_err(|e| ("ErrImagePull".to_owned(), e.to_string()))?
                 .ok_or_else(|| {
@@ -434,46 +442,66 @@ impl PodWorker {
                         "Container image \"{image_name}\" is not present in the node's image store and registry pulls are not available"
                     ))
                 })?;
-                // One an earlier agent started and left running is adopted, not replaced.
-                if let Some(pid) = runtime.running(&id) {
-                    return Ok((pid, image.id, true));
+            // The pump's ends of the container's output FIFOs, opened before it starts so
+            // nothing it writes is lost; none if they cannot be made.
+            let readers = |cdir: &std::path::Path| {
+                let open = |n: &str| logpump::open_fifo(&cdir.join(n));
+                match (open("stdout.fifo"), open("stderr.fifo")) {
+                    (Ok(o), Ok(e)) => Some((o, e)),
+                    (Err(e), _) | (_, Err(e)) => {
+                        tracing::warn!(actor = "PodWorker", error = %e, "container output will not be logged");
+                        None
+                    }
                 }
-                let layers: Vec<_> = image.layers.iter().map(|l| images.layer_dir(l)).collect();
-                let fail = |e: AgentError| ("CreateContainerError".to_owned(), e.to_string());
-                let _ = runtime.delete(&id);
-                let bundle = dir.mount_rootfs(&name, &layers).map_err(fail)?;
-                let volume =
-                    |v: &str| -> Option<std::path::PathBuf> { volume_source(&pod, &dir, v) };
-                let (hosts, resolv, hostname) =
-                    (dir.file("hosts"), dir.file("resolv.conf"), dir.file("hostname"));
-                let log = dir.container(&name).join("termination-log");
-                let paths = oci::Paths {
-                    netns: &netns_path,
-                    etc_hosts: &hosts,
-                    resolv_conf: &resolv,
-                    hostname: &hostname,
-                    termination_log: &log,
-                    volume: &volume,
-                };
-                let downward = oci::Downward { node_name: node, pod_ip: String::new(), host_ip };
-                let config =
-                    oci::spec(&pod, &spec, &image.config, &cgroup, &paths, &downward, &sourced);
-                let config_path = bundle.join("config.json");
-                std::fs::write(&config_path, config.to_string()).map_err(|e| {
-                    ("CreateContainerError".to_owned(), format!("{}: {e}", config_path.display()))
-                })?;
-                let logfile = dir.container(&name).join("0.log");
-                let pid = runtime
-                    .run(&id, &bundle, &logfile)
-                    .map_err(|e| ("CreateContainerError".to_owned(), e.to_string()))?;
-                Ok((pid, image.id, false))
-            },
-        );
+            };
+            let cdir = dir.container(&name);
+            // One an earlier agent started and left running is adopted, not replaced.
+            if let Some(pid) = runtime.running(&id) {
+                return Ok((pid, image.id, true, readers(&cdir)));
+            }
+            let layers: Vec<_> = image.layers.iter().map(|l| images.layer_dir(l)).collect();
+            let fail = |e: AgentError| ("CreateContainerError".to_owned(), e.to_string());
+            let _ = runtime.delete(&id);
+            let bundle = dir.mount_rootfs(&name, &layers).map_err(fail)?;
+            let volume = |v: &str| -> Option<std::path::PathBuf> { volume_source(&pod, &dir, v) };
+            let (hosts, resolv, hostname) =
+                (dir.file("hosts"), dir.file("resolv.conf"), dir.file("hostname"));
+            let log = dir.container(&name).join("termination-log");
+            let paths = oci::Paths {
+                netns: &netns_path,
+                etc_hosts: &hosts,
+                resolv_conf: &resolv,
+                hostname: &hostname,
+                termination_log: &log,
+                volume: &volume,
+            };
+            let downward = oci::Downward { node_name: node, pod_ip: String::new(), host_ip };
+            let config =
+                oci::spec(&pod, &spec, &image.config, &cgroup, &paths, &downward, &sourced);
+            let config_path = bundle.join("config.json");
+            std::fs::write(&config_path, config.to_string()).map_err(|e| {
+                ("CreateContainerError".to_owned(), format!("{}: {e}", config_path.display()))
+            })?;
+            let stdio = readers(&cdir).ok_or_else(|| {
+                ("CreateContainerError".to_owned(), "cannot make the output pipes".to_owned())
+            })?;
+            let (out, err) = (stdio.0.try_clone(), stdio.1.try_clone());
+            let (Ok(out), Ok(err)) = (out, err) else {
+                return Err((
+                    "CreateContainerError".to_owned(),
+                    "cannot share the output pipes".to_owned(),
+                ));
+            };
+            let pid = runtime
+                .run(&id, &bundle, out, err)
+                .map_err(|e| ("CreateContainerError".to_owned(), e.to_string()))?;
+            Ok((pid, image.id, false, Some(stdio)))
+        });
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.busy = false;
             let container = act.runs[slot].spec["name"].as_str().unwrap_or("c").to_owned();
             match result {
-                Ok(Ok((pid, image_id, adopted))) => {
+                Ok(Ok((pid, image_id, adopted, readers))) => {
                     let r = &mut act.runs[slot];
                     // A restart is a start after the container ran before (not a retry of a
                     // start that failed).
@@ -493,6 +521,15 @@ impl PodWorker {
                     r.started = !r.probes.iter().any(|(k, _, _)| *k == ProbeKind::Startup);
                     r.status.ready = !r.init && !r.probes.iter().any(|(k, _, _)| *k == ProbeKind::Readiness);
                     r.running = true;
+                    if let Some(readers) = readers {
+                        let logs = k3rs_agent::logs::container_dir(&act.s.logs_dir, &act.namespace, &act.name, &act.uid, &container);
+                        let r = &mut act.runs[slot];
+                        match logpump::start(readers, logs, r.status.restarts) {
+                            Ok(pump) => r.pump = Some(pump),
+                            Err(e) => tracing::warn!(actor = "PodWorker", pod = %act.name, container = %container, error = %e, "container output will not be logged"),
+                        }
+                    }
+                    let r = &mut act.runs[slot];
                     let image = r.status.image.clone();
                     if adopted {
                         tracing::info!(actor = "PodWorker", pod = %act.name, container = %container, pid, "adopted a running container");
@@ -712,12 +749,15 @@ impl PodWorker {
             .collect();
         let (rt, dir, netns) = (self.s.runtime.clone(), self.dir.clone(), self.netns.clone());
         let uid = self.uid.clone();
+        // A deleted pod's logs go with it (the kubelet's rule).
+        let logs = k3rs_agent::logs::pod_dir(&self.s.logs_dir, &self.namespace, &self.name, &uid);
         let cleanup = tokio::task::spawn_blocking(move || -> Result<(), AgentError> {
             for (id, name) in &ids {
                 rt.delete(id)?;
                 dir.unmount_rootfs(name)?;
             }
             remove_pod_cgroups(&uid);
+            let _ = std::fs::remove_dir_all(&logs);
             sandbox::delete_netns(&netns)?;
             dir.remove()
         });
@@ -848,6 +888,9 @@ impl Handler<Exited> for PodWorker {
         }
         r.running = false;
         r.status.ready = false;
+        if let Some(pump) = r.pump.take() {
+            pump.exited();
+        }
         for timer in std::mem::take(&mut r.probe_timers) {
             ctx.cancel_future(timer);
         }
