@@ -134,6 +134,34 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
     assert_eq!(&stamped[30..], " started", "{stamped}");
     let (code, none) = k(&["logs", "runner", "-p"]);
     assert!(code != Some(0) && none.contains("previous terminated container"), "{none}");
+    // exec through the tunnel: output, exit codes, stdin, a terminal.
+    assert_eq!(k(&["exec", "runner", "--", "echo", "hi"]), (Some(0), "hi".to_owned()));
+    let (code, out) = k(&["exec", "runner", "--", "sh", "-c", "echo oops >&2; exit 3"]);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("oops") && out.contains("command terminated with exit code 3"), "{out}");
+    let mut cat = server.kubectl_command(&["exec", "-i", "runner", "--", "cat"]);
+    cat.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut cat = cat.spawn().unwrap();
+    std::io::Write::write_all(&mut cat.stdin.take().unwrap(), b"piped\n").unwrap();
+    let out = cat.wait_with_output().unwrap();
+    assert_eq!((out.status.code(), common::text(&out).as_str()), (Some(0), "piped\n"));
+    let (code, out) = k(&["exec", "runner", "--", "no-such-command"]);
+    assert!(code != Some(0) && out.contains("no-such-command"), "{out}");
+    // With a terminal (kubectl's own from `script`): the shell sees a tty and its exit code
+    // comes back.
+    let kubectl = format!(
+        "kubectl --kubeconfig {} exec -it runner -- sh -c 'tty; exit 4'",
+        server.kubeconfig.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &kubectl, "/dev/null"])
+        .env("HOME", server.dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
 
     eventually("oneshot completed", Duration::from_secs(30), || {
         (phase_and_reason(&server, "oneshot") == "Succeeded Completed").then_some(())

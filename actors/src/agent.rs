@@ -130,6 +130,10 @@ impl NodeAgentActor {
         self.acceptor = Some(Arc::new(KubeletAcceptor::new(crate::kubelet::KubeletService {
             node: self.settings.node.name.clone(),
             logs_dir: self.settings.agent_dir.join("logs"),
+            runtime: k3rs_agent::runtime::Runtime {
+                binary: self.settings.runtime.clone(),
+                root: self.settings.agent_dir.join("runc"),
+            },
             actors: self.member.tree().clone(),
         })));
         let servers = if joined.apiservers.is_empty() {

@@ -14,6 +14,7 @@ pub mod datastore;
 pub mod kubelet;
 pub mod loadbalancer;
 pub mod pods;
+mod reap;
 pub mod tree;
 pub mod tunnel;
 

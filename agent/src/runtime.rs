@@ -22,6 +22,12 @@ fn failed(what: &str, out: &std::process::Output) -> AgentError {
     ))
 }
 
+/// The runtime's id of a pod's container: `k3rs-<first 12 of the pod uid>-<container>`.
+pub fn container_id(uid: &str, container: &str) -> String {
+    let short: String = uid.chars().filter(char::is_ascii_alphanumeric).take(12).collect();
+    format!("k3rs-{short}-{container}")
+}
+
 impl Runtime {
     fn command(&self) -> Command {
         let mut c = Command::new(&self.binary);
@@ -99,6 +105,27 @@ impl Runtime {
             .then(|| state["pid"].as_u64().and_then(|p| u32::try_from(p).ok()))
             .flatten()
             .filter(|p| *p > 0)
+    }
+
+    /// `runc exec` of `cmd` in container `id` (for `kubectl exec`), the runtime's messages in
+    /// `log`. With `tty` (a console socket and a pid file) it detaches: runc hands the
+    /// terminal's master to the socket and the process, reparented to the agent (the
+    /// subreaper), is waited for by its pid.
+    pub fn exec_command(
+        &self,
+        id: &str,
+        cmd: &[String],
+        log: &Path,
+        tty: Option<(&Path, &Path)>,
+    ) -> Command {
+        let mut c = self.command();
+        c.arg("--log").arg(log).arg("exec");
+        if let Some((socket, pid_file)) = tty {
+            c.args(["--detach", "--tty", "--console-socket"]).arg(socket);
+            c.arg("--pid-file").arg(pid_file);
+        }
+        c.arg(id).args(cmd);
+        c
     }
 
     /// Run `cmd` in the container (an exec probe): success is exit 0; otherwise the error is

@@ -1,6 +1,7 @@
-//! `pods/log` requests as the API server checks them before asking the kubelet: which
-//! container (the one named, the `kubectl.kubernetes.io/default-container` annotation's, or
-//! the only one), and the query options, with upstream's messages for what does not fit.
+//! `pods/log` and `pods/exec` requests as the API server checks them before asking the
+//! kubelet: which container (the one named, the `kubectl.kubernetes.io/default-container`
+//! annotation's, or the only one), and the query options, with upstream's messages for what
+//! does not fit; and the status a remote command ends with.
 
 use serde_json::Value;
 
@@ -70,6 +71,40 @@ pub fn count(name: &str, value: Option<&str>) -> Result<Option<u64>, Status> {
     }
 }
 
+/// How a remote command ended, for the exec protocol's error channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecEnd {
+    Exited(i32),
+    /// The runtime could not run it (its message).
+    Failed(String),
+}
+
+/// The `Status` the kubelet writes on the error channel when a command ends.
+pub fn exec_status(command: &[String], end: &ExecEnd) -> Value {
+    match end {
+        ExecEnd::Exited(0) => serde_json::json!({"metadata": {}, "status": "Success"}),
+        ExecEnd::Exited(code) => serde_json::json!({
+            "metadata": {},
+            "status": "Failure",
+            "message": format!(
+                "command terminated with non-zero exit code: command '{}' exited with {code}",
+                command.join(" ")
+            ),
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
+        }),
+        ExecEnd::Failed(message) => serde_json::json!({
+            "metadata": {},
+            "status": "Failure",
+            "message": format!(
+                "Internal error occurred: error executing command in container: OCI runtime exec failed: {message}: unknown"
+            ),
+            "reason": "InternalError",
+            "code": 500,
+        }),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -98,6 +133,17 @@ mod tests {
             container(&plain, None).unwrap_err().message,
             "a container name must be specified for pod web, choose one of: [a b] or one of the init containers: [i]"
         );
+    }
+
+    #[test]
+    fn exec_ends_become_the_kubelet_status() {
+        let cmd = ["sh".to_owned(), "-c".to_owned(), "exit 3".to_owned()];
+        assert_eq!(exec_status(&cmd, &ExecEnd::Exited(0))["status"], "Success");
+        let failed = exec_status(&cmd, &ExecEnd::Exited(3));
+        assert_eq!(failed["reason"], "NonZeroExitCode");
+        assert_eq!(failed["details"]["causes"][0], json!({"reason": "ExitCode", "message": "3"}));
+        let broken = exec_status(&cmd, &ExecEnd::Failed("exec: \"x\": not found".into()));
+        assert_eq!(broken["reason"], "InternalError");
     }
 
     #[test]

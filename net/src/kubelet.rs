@@ -26,6 +26,78 @@ pub enum Request {
     Logs(LogRequest),
     /// The agent process's actor tree: the reply is followed by its JSON.
     Actors,
+    /// Run a command in a container: after the reply both sides exchange channel frames
+    /// ([`write_frame`]): stdin, resize and close from the server; stdout, stderr and, last,
+    /// the status on [`channel::ERROR`] from the agent, which then closes the stream.
+    Exec(ExecRequest),
+}
+
+/// `pods/exec`'s options.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    pub namespace: String,
+    pub pod: String,
+    pub uid: String,
+    pub container: String,
+    pub command: Vec<String>,
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
+}
+
+/// The channels of Kubernetes' remote command protocol (`v5.channel.k8s.io`), which exec
+/// frames carry unchanged.
+pub mod channel {
+    pub const STDIN: u8 = 0;
+    pub const STDOUT: u8 = 1;
+    pub const STDERR: u8 = 2;
+    /// The command's end, as a `Status` JSON.
+    pub const ERROR: u8 = 3;
+    /// `{"Width":W,"Height":H}` for a terminal.
+    pub const RESIZE: u8 = 4;
+    /// Closes the channel named by the payload's first byte (stdin's EOF).
+    pub const CLOSE: u8 = 255;
+}
+
+/// The largest channel frame payload.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// Writes a channel frame: the channel, a 4-byte big-endian length, the payload.
+pub async fn write_frame<W>(w: &mut W, channel: u8, payload: &[u8]) -> Result<(), ProtocolError>
+where
+    W: AsyncWrite + Unpin,
+{
+    if payload.len() > MAX_FRAME {
+        return Err(ProtocolError::TooLarge { len: payload.len() });
+    }
+    let mut head = [0u8; 5];
+    head[0] = channel;
+    head[1..].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+    w.write_all(&head).await?;
+    w.write_all(payload).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Reads a channel frame; `None` at a clean end of the stream.
+pub async fn read_frame<R>(r: &mut R) -> Result<Option<(u8, Vec<u8>)>, ProtocolError>
+where
+    R: AsyncRead + Unpin,
+{
+    let mut head = [0u8; 5];
+    match r.read_exact(&mut head).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if len > MAX_FRAME {
+        return Err(ProtocolError::TooLarge { len });
+    }
+    let mut payload = vec![0u8; len];
+    r.read_exact(&mut payload).await?;
+    Ok(Some((head[0], payload)))
 }
 
 /// `pods/log`'s options, as the API received them.
@@ -129,6 +201,17 @@ mod tests {
         assert_eq!(read_message::<_, Request>(&mut b).await.expect("read"), request);
         let reply: Reply = read_message(&mut b).await.expect("read");
         assert_eq!(reply, Reply::Refused { code: 404, message: "no".into() });
+    }
+
+    #[tokio::test]
+    async fn channel_frames_round_trip_and_end_cleanly() {
+        let (mut a, mut b) = tokio::io::duplex(4096);
+        write_frame(&mut a, channel::STDOUT, b"hello").await.expect("write");
+        write_frame(&mut a, channel::CLOSE, &[channel::STDIN]).await.expect("write");
+        drop(a);
+        assert_eq!(read_frame(&mut b).await.expect("read"), Some((1, b"hello".to_vec())));
+        assert_eq!(read_frame(&mut b).await.expect("read"), Some((255, vec![0])));
+        assert_eq!(read_frame(&mut b).await.expect("end"), None);
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! `routes`, who the caller is in `caller`, and how a `Status` is written in `respond`.
 
 mod caller;
+mod exec;
 mod params;
 mod resources;
 mod respond;

@@ -10,6 +10,15 @@ pub fn get(req: &HttpRequest, name: &str) -> Option<String> {
         .find_map(|(k, v)| (k == name).then_some(v))
 }
 
+/// Every value of a repeated query parameter (`command=sh&command=-c`), in order.
+pub fn all(req: &HttpRequest, name: &str) -> Vec<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| (k == name).then_some(v))
+        .collect()
+}
+
 /// Is the parameter present as a flag (`verbose`, `watch=true`, `watch=1`)?
 pub fn flag(req: &HttpRequest, name: &str) -> bool {
     get(req, name).is_some_and(|v| v.is_empty() || v == "true" || v == "1")

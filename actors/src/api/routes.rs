@@ -110,6 +110,16 @@ async fn fallback(
     {
         return super::tunneled::pod_log(&state, &req, &path).await;
     }
+    if (path.group, path.resource, path.subresource) == ("", "pods", Some("exec")) {
+        if req.method() == Method::GET {
+            return super::exec::pod_exec(&state, &req, &path, payload).await;
+        }
+        // kubectl falls back to SPDY (POST) when the websocket is refused; only websockets
+        // are served.
+        return respond::status(Status::bad_request(
+            "exec over SPDY is not supported; use a websocket (v5.channel.k8s.io)".to_owned(),
+        ));
+    }
     let started = std::time::Instant::now();
     let response = match *req.method() {
         Method::GET => super::resources::get(&state, &req, &path),

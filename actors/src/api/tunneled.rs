@@ -63,13 +63,9 @@ async fn pod_log_stream(
     req: &HttpRequest,
     path: &ResourcePath<'_>,
 ) -> Result<Stream, Status> {
-    let registry = state.registry.snapshot();
-    let pods = registry.get("", "v1", "pods").ok_or_else(Status::no_such_path)?;
+    let PodContainer { pod, container, node } = pod_container(state, req, path)?;
     let name = path.name.unwrap_or_default();
-    let pod = Objects::new(&state.store, &registry).get(pods, path.namespace, name)?;
     let param = |k: &str| super::params::get(req, k);
-    let container = podlog::container(&pod, param("container").as_deref())?;
-    let node = podlog::node(&pod)?;
     let flag = |k: &str| super::params::flag(req, k);
     let request = LogRequest {
         namespace: path.namespace.unwrap_or_default().to_owned(),
@@ -86,6 +82,27 @@ async fn pod_log_stream(
     };
     let target = Target { resource: "nodes", group: "", name: &node };
     open(state, target, Request::Logs(request)).await
+}
+
+/// The pod a `log`/`exec` request names, the container it is for, and the node it runs on.
+pub struct PodContainer {
+    pub pod: serde_json::Value,
+    pub container: String,
+    pub node: String,
+}
+
+pub fn pod_container(
+    state: &ApiState,
+    req: &HttpRequest,
+    path: &ResourcePath<'_>,
+) -> Result<PodContainer, Status> {
+    let registry = state.registry.snapshot();
+    let pods = registry.get("", "v1", "pods").ok_or_else(Status::no_such_path)?;
+    let name = path.name.unwrap_or_default();
+    let pod = Objects::new(&state.store, &registry).get(pods, path.namespace, name)?;
+    let container = podlog::container(&pod, super::params::get(req, "container").as_deref())?;
+    let node = podlog::node(&pod)?;
+    Ok(PodContainer { pod, container, node })
 }
 
 /// `/admin/actors`: this process's actor tree, or with `?node=<name>` that node's agent's

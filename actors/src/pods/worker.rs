@@ -6,7 +6,6 @@
 //! grace period, everything removed, then the deletion confirmed. Blocking work (the runtime,
 //! mounts, `ip`) runs off the actor's thread. The decisions are `k3rs_agent`'s.
 
-use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -80,8 +79,7 @@ impl ProbeKind {
 
 impl Run {
     fn id(&self, uid: &str) -> String {
-        let short: String = uid.chars().filter(char::is_ascii_alphanumeric).take(12).collect();
-        format!("k3rs-{short}-{}", self.spec["name"].as_str().unwrap_or("c"))
+        k3rs_agent::runtime::container_id(uid, self.spec["name"].as_str().unwrap_or("c"))
     }
 }
 
@@ -646,7 +644,7 @@ impl PodWorker {
     fn watch_exit(&mut self, ctx: &mut Context<Self>, slot: usize, generation: u64, pid: u32) {
         let (addr, mailbox) = (ctx.address(), self.member.mailbox().clone());
         let wait = async move {
-            let code = wait_for_exit(pid).await.unwrap_or(255);
+            let code = crate::reap::wait_for_exit(pid).await.unwrap_or(255);
             mailbox.post(&addr, Exited { slot, generation, code });
         };
         ctx.spawn(wait.into_actor(self));
@@ -821,24 +819,6 @@ fn remove_pod_cgroups(uid: &str) {
             let _ = std::fs::remove_dir(base.join("k3rs").join(format!("pod{uid}")));
         }
     }
-}
-
-/// Wait until process `pid` (our child) ends; its exit code (128 + signal when killed).
-async fn wait_for_exit(pid: u32) -> Option<i32> {
-    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
-    let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::NONBLOCK).ok()?;
-    // `new` is deprecated for fds the AsyncFd does not own; this one owns its pidfd (an
-    // `OwnedFd` moved in), and `register`, the replacement, is `unsafe`, which the workspace
-    // forbids.
-    #[allow(deprecated)]
-    let fd = tokio::io::unix::AsyncFd::new(fd).ok()?;
-    let _ = fd.readable().await.ok()?;
-    let status = rustix::process::waitid(
-        rustix::process::WaitId::PidFd(fd.get_ref().as_fd()),
-        rustix::process::WaitIdOptions::EXITED,
-    )
-    .ok()??;
-    Some(k3rs_agent::runtime::exit_code(&status))
 }
 
 impl Actor for PodWorker {

@@ -1,4 +1,5 @@
-//! The agent's kubelet service: answers the kubelet protocol (`k3rs_net::kubelet`) on the
+//! The agent's kubelet service: answers the kubelet protocol (`k3rs_net::kubelet`: health,
+//! logs in `logs.rs`, exec in `exec.rs`, the actor tree) on the
 //! streams servers open through the node's tunnels. It listens on no port: the tunnel's
 //! acceptor hands each stream to it in process, so only servers holding the node's tunnel can
 //! reach it, and several agents on one machine never compete for 10250.
@@ -8,19 +9,19 @@ use std::time::Duration;
 
 use std::path::PathBuf;
 
-use k3rs_agent::logs::{self, ReadOptions};
-use k3rs_net::kubelet::{self, LogRequest, Reply, Request};
+use k3rs_agent::runtime::Runtime;
+use k3rs_net::kubelet::{self, Reply, Request};
 use k3rs_net::tunnel::{AcceptFuture, Acceptor, BoxIo, TcpAllowList};
-use time::OffsetDateTime;
 use tokio::io::{AsyncWriteExt, DuplexStream};
 use tracing::{Instrument, debug, info_span};
 
 use crate::tree::ActorTree;
 
+mod exec;
+mod logs;
+
 /// Buffer between the tunnel stream and the service, each way.
 const PIPE: usize = 256 * 1024;
-/// How often a followed log is checked for more.
-const FOLLOW_POLL: Duration = Duration::from_millis(250);
 
 /// What the service reads from.
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub struct KubeletService {
     pub node: String,
     /// `<data-dir>/agent/logs`, where container logs are.
     pub logs_dir: PathBuf,
+    /// The OCI runtime the containers run under (for exec).
+    pub runtime: Runtime,
     /// The agent process's actors, for `/admin/actors?node=<node>` on a server.
     pub actors: ActorTree,
 }
@@ -50,7 +53,8 @@ impl KubeletService {
                     let report = self.actors.report().to_string();
                     reply_with(&mut io, report.as_bytes()).await
                 }
-                Request::Logs(request) => self.logs(&mut io, request).await,
+                Request::Logs(request) => logs::logs(&self.logs_dir, &mut io, request).await,
+                Request::Exec(request) => exec::exec(&self.runtime, &mut io, request).await,
             };
             if let Err(e) = result {
                 debug!(error = %e, "kubelet stream ended early");
@@ -59,89 +63,6 @@ impl KubeletService {
         }
         .instrument(span)
         .await;
-    }
-}
-
-impl KubeletService {
-    /// A container's log, as `kubectl logs` asks: the current start's file (or the previous
-    /// start's), then, when following, what is appended until the container ends.
-    async fn logs(
-        &self,
-        io: &mut DuplexStream,
-        req: LogRequest,
-    ) -> Result<(), kubelet::ProtocolError> {
-        let dir =
-            logs::container_dir(&self.logs_dir, &req.namespace, &req.pod, &req.uid, &req.container);
-        let starts = logs::starts(&dir);
-        let start = if req.previous { starts.iter().rev().nth(1) } else { starts.last() };
-        let Some(&start) = start else {
-            let message = if req.previous {
-                format!(
-                    "previous terminated container {:?} in pod {:?} not found",
-                    req.container, req.pod
-                )
-            } else {
-                format!(
-                    "container {:?} in pod {:?} is waiting to start: ContainerCreating",
-                    req.container, req.pod
-                )
-            };
-            return refuse(io, 400, message).await;
-        };
-        let since = match (req.since_seconds, &req.since_time) {
-            (Some(s), _) => Some(
-                OffsetDateTime::now_utc()
-                    - time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2)),
-            ),
-            (None, Some(t)) => {
-                OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-            }
-            (None, None) => None,
-        };
-        let options = ReadOptions {
-            timestamps: req.timestamps,
-            tail_lines: req.tail_lines,
-            since,
-            limit_bytes: req.limit_bytes,
-        };
-        let path = logs::file(&dir, start);
-        let read = {
-            let (path, options) = (path.clone(), options.clone());
-            tokio::task::spawn_blocking(move || logs::read(&path, &options)).await
-        };
-        let (text, mut offset) = match read {
-            Ok(Ok(found)) => found,
-            Ok(Err(e)) => return refuse(io, 500, e.to_string()).await,
-            Err(e) => return refuse(io, 500, e.to_string()).await,
-        };
-        kubelet::write_message(io, &Reply::Ok).await?;
-        let mut left = req.limit_bytes.unwrap_or(u64::MAX);
-        left = left.saturating_sub(text.len() as u64);
-        io.write_all(&text).await?;
-        if !req.follow || req.previous {
-            return Ok(());
-        }
-        // Follow: poll the file (a quarter second apart) until the container ends, a newer
-        // start begins, or the reader goes away.
-        let options = ReadOptions { tail_lines: None, limit_bytes: None, ..options };
-        let done = logs::done_marker(&dir, start);
-        while left > 0 {
-            let finished = done.exists() || logs::starts(&dir).last().is_some_and(|s| *s > start);
-            let (more, next) =
-                logs::read_from(&path, offset, &options).unwrap_or((Vec::new(), offset));
-            offset = next;
-            if !more.is_empty() {
-                let n = more.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                io.write_all(&more[..n]).await?;
-                io.flush().await?;
-                left -= n as u64;
-            }
-            if finished || !dir.exists() {
-                break;
-            }
-            tokio::time::sleep(FOLLOW_POLL).await;
-        }
-        Ok(())
     }
 }
 
@@ -156,7 +77,7 @@ async fn reply_with(io: &mut DuplexStream, body: &[u8]) -> Result<(), kubelet::P
     Ok(())
 }
 
-async fn refuse(
+pub(super) async fn refuse(
     io: &mut DuplexStream,
     code: u16,
     message: String,
@@ -203,6 +124,7 @@ mod tests {
         let acceptor = KubeletAcceptor::new(KubeletService {
             node: "n".into(),
             logs_dir: PathBuf::from("/nonexistent"),
+            runtime: Runtime { binary: "runc".into(), root: "/nonexistent".into() },
             actors: ActorTree::new(),
         });
         let mut io = acceptor.accept(kubelet::TARGET).await.expect("kubelet target");
