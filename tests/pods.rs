@@ -147,6 +147,51 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
     assert_eq!((out.status.code(), common::text(&out).as_str()), (Some(0), "piped\n"));
     let (code, out) = k(&["exec", "runner", "--", "no-such-command"]);
     assert!(code != Some(0) && out.contains("no-such-command"), "{out}");
+    // port-forward through the tunnel to a busybox httpd in the pod.
+    apply(
+        "web",
+        &pod_manifest(
+            "web",
+            "busybox:test",
+            "mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 8080 -h /www",
+            "Always",
+        ),
+    );
+    eventually("web running", Duration::from_secs(30), || {
+        k(&["get", "pod", "web", "--no-headers"]).1.contains("Running").then_some(())
+    });
+    let mut forward = server.kubectl_command(&["port-forward", "pod/web", ":8080"]);
+    forward.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut forward = forward.spawn().unwrap();
+    let mut stdout = std::io::BufReader::new(forward.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    // kubectl says "Handling connection for 8080" per connection: keep reading its output.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    // "Forwarding from 127.0.0.1:PORT -> 8080"
+    let port: u16 = first
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no local port in {first:?}"));
+    for _ in 0..2 {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut page = String::new();
+        let done = std::io::Write::write_all(&mut conn, b"GET /index.html HTTP/1.0\r\n\r\n")
+            .and_then(|_| std::io::Read::read_to_string(&mut conn, &mut page));
+        if let Err(e) = done {
+            let _ = forward.kill();
+            let out = forward.wait_with_output().unwrap();
+            let log = server.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!("{e}: {}\n{}", common::text(&out), tail.join("\n"));
+        }
+        assert!(page.starts_with("HTTP/1.") && page.ends_with("hello-from-pod\n"), "{page}");
+    }
+    let _ = forward.kill();
+    let _ = forward.wait();
     // With a terminal (kubectl's own from `script`): the shell sees a tty and its exit code
     // comes back.
     let kubectl = format!(
@@ -370,6 +415,7 @@ spec:
         "probed",
         "hungry",
         "counter",
+        "web",
         "--timeout=60s",
     ]);
     assert_eq!(code, Some(0), "{out}");

@@ -4,8 +4,7 @@
 //! `timeoutSeconds`) and thresholds (`successThreshold`, `failureThreshold`).
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsFd;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -117,17 +116,9 @@ fn in_netns(
     timeout: Duration,
     http: Option<(String, Vec<(String, String)>)>,
 ) -> Result<(), String> {
-    let netns = netns.to_owned();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = crate::sandbox::dial(netns, port, timeout)?;
     let worker = std::thread::spawn(move || -> Result<(), String> {
-        let file = std::fs::File::open(&netns).map_err(|e| format!("{}: {e}", netns.display()))?;
-        rustix::thread::move_into_link_name_space(
-            file.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .map_err(|e| format!("entering the pod's network: {e}"))?;
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut stream = TcpStream::connect_timeout(&addr, timeout)
-            .map_err(|e| format!("dial tcp {addr}: connect: {e}"))?;
         let Some((path, headers)) = http else { return Ok(()) };
         let _ = stream.set_read_timeout(Some(timeout));
         let _ = stream.set_write_timeout(Some(timeout));

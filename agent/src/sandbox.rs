@@ -55,6 +55,29 @@ pub fn delete_netns(name: &str) -> Result<(), AgentError> {
 }
 
 /// `/etc/hosts` of a pod, as the kubelet writes it.
+/// Connects to `127.0.0.1:port` inside the network namespace `netns` (a short-lived thread
+/// joins it; the socket stays in that namespace and is used from anywhere).
+pub fn dial(
+    netns: &Path,
+    port: u16,
+    timeout: std::time::Duration,
+) -> Result<std::net::TcpStream, String> {
+    use std::os::fd::AsFd;
+    let netns = netns.to_owned();
+    let worker = std::thread::spawn(move || -> Result<std::net::TcpStream, String> {
+        let file = std::fs::File::open(&netns).map_err(|e| format!("{}: {e}", netns.display()))?;
+        rustix::thread::move_into_link_name_space(
+            file.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .map_err(|e| format!("entering the pod's network: {e}"))?;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        std::net::TcpStream::connect_timeout(&addr, timeout)
+            .map_err(|e| format!("dial tcp {addr}: connect: {e}"))
+    });
+    worker.join().unwrap_or_else(|_| Err("the dialing thread failed".into()))
+}
+
 pub fn hosts_file(hostname: &str, pod_ip: &str) -> String {
     let mut s = String::from(
         "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n",

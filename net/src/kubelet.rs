@@ -30,6 +30,17 @@ pub enum Request {
     /// ([`write_frame`]): stdin, resize and close from the server; stdout, stderr and, last,
     /// the status on [`channel::ERROR`] from the agent, which then closes the stream.
     Exec(ExecRequest),
+    /// Forward connections to the pod's ports: after the reply the stream carries the
+    /// client's SPDY/3.1 session (`k3rs_net::spdy`) as it came, both ways.
+    PortForward(PodRef),
+}
+
+/// A pod instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodRef {
+    pub namespace: String,
+    pub pod: String,
+    pub uid: String,
 }
 
 /// `pods/exec`'s options.

@@ -11,6 +11,7 @@ pub mod lb;
 pub mod nodepass;
 pub mod pki;
 pub mod server_certs;
+pub mod spdy;
 pub mod supervisor;
 pub mod tls;
 pub mod token;

@@ -5,6 +5,7 @@
 mod caller;
 mod exec;
 mod params;
+mod portforward;
 mod resources;
 mod respond;
 mod routes;

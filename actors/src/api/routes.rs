@@ -110,6 +110,15 @@ async fn fallback(
     {
         return super::tunneled::pod_log(&state, &req, &path).await;
     }
+    if (path.group, path.resource, path.subresource) == ("", "pods", Some("portforward")) {
+        if req.method() == Method::GET {
+            return super::portforward::pod_port_forward(&state, &req, &path, payload).await;
+        }
+        return respond::status(Status::bad_request(
+            "port-forward over SPDY is not supported; use a websocket (SPDY/3.1+portforward.k8s.io)"
+                .to_owned(),
+        ));
+    }
     if (path.group, path.resource, path.subresource) == ("", "pods", Some("exec")) {
         if req.method() == Method::GET {
             return super::exec::pod_exec(&state, &req, &path, payload).await;

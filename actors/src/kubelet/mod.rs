@@ -19,9 +19,12 @@ use crate::tree::ActorTree;
 
 mod exec;
 mod logs;
+mod portforward;
 
 /// Buffer between the tunnel stream and the service, each way.
 const PIPE: usize = 256 * 1024;
+/// How long a finished stream waits for the server to close its side.
+const LINGER: Duration = Duration::from_secs(10);
 
 /// What the service reads from.
 #[derive(Debug, Clone)]
@@ -55,11 +58,17 @@ impl KubeletService {
                 }
                 Request::Logs(request) => logs::logs(&self.logs_dir, &mut io, request).await,
                 Request::Exec(request) => exec::exec(&self.runtime, &mut io, request).await,
+                Request::PortForward(pod) => portforward::port_forward(&mut io, pod).await,
             };
             if let Err(e) = result {
                 debug!(error = %e, "kubelet stream ended early");
             }
             let _ = io.shutdown().await;
+            // Linger: read (and drop) what the server still sends until it closes, so a late
+            // write of its (a resize, stdin) does not meet a closed pipe, which would reset
+            // the stream before the server has read our last bytes.
+            let _ = tokio::time::timeout(LINGER, tokio::io::copy(&mut io, &mut tokio::io::sink()))
+                .await;
         }
         .instrument(span)
         .await;
