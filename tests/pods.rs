@@ -134,6 +134,18 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
     assert_eq!(&stamped[30..], " started", "{stamped}");
     let (code, none) = k(&["logs", "runner", "-p"]);
     assert!(code != Some(0) && none.contains("previous terminated container"), "{none}");
+    // kubectl top: usage from the node's cgroups through the metrics API.
+    let (code, top) = k(&["top", "pod", "runner"]);
+    assert_eq!(code, Some(0), "{top}");
+    let row: Vec<&str> = top.lines().nth(1).unwrap_or_default().split_whitespace().collect();
+    assert!(row.len() == 3 && row[0] == "runner", "{top}");
+    assert!(row[1].ends_with('m') && row[2].ends_with("Mi"), "{top}");
+    let (code, top) = k(&["top", "node"]);
+    assert_eq!(code, Some(0), "{top}");
+    assert!(
+        top.lines().nth(1).is_some_and(|l| l.starts_with("node-0 ") && l.contains('%')),
+        "{top}"
+    );
     // exec through the tunnel: output, exit codes, stdin, a terminal.
     assert_eq!(k(&["exec", "runner", "--", "echo", "hi"]), (Some(0), "hi".to_owned()));
     let (code, out) = k(&["exec", "runner", "--", "sh", "-c", "echo oops >&2; exit 3"]);

@@ -134,6 +134,7 @@ impl NodeAgentActor {
                 binary: self.settings.runtime.clone(),
                 root: self.settings.agent_dir.join("runc"),
             },
+            sampler: crate::kubelet::Sampler::default(),
             actors: self.member.tree().clone(),
         })));
         let servers = if joined.apiservers.is_empty() {

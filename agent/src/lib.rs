@@ -19,6 +19,7 @@ pub mod podstatus;
 pub mod probe;
 pub mod runtime;
 pub mod sandbox;
+pub mod stats;
 pub mod volumes;
 
 use std::path::PathBuf;

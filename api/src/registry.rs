@@ -210,6 +210,11 @@ impl Registry {
                 false,
             )
             .status(),
+            // Served from the nodes' kubelet stats, never stored.
+            def("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", &[], false)
+                .verbs(&["get", "list"]),
+            def("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", &[], true)
+                .verbs(&["get", "list"]),
         ];
         Registry { resources }
     }

@@ -33,6 +33,31 @@ pub enum Request {
     /// Forward connections to the pod's ports: after the reply the stream carries the
     /// client's SPDY/3.1 session (`k3rs_net::spdy`) as it came, both ways.
     PortForward(PodRef),
+    /// Resource usage: the reply is followed by one [`Stats`] message.
+    Stats,
+}
+
+/// CPU and memory in use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub cpu_nanocores: u64,
+    pub memory_bytes: u64,
+}
+
+/// One container's usage.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerUsage {
+    pub pod_uid: String,
+    pub name: String,
+    pub usage: Usage,
+}
+
+/// The node's and its containers' usage over the last `window_ms`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub window_ms: u64,
+    pub node: Usage,
+    pub containers: Vec<ContainerUsage>,
 }
 
 /// A pod instance.

@@ -4,6 +4,7 @@
 
 mod caller;
 mod exec;
+mod metrics;
 mod params;
 mod portforward;
 mod resources;

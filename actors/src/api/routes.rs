@@ -110,6 +110,9 @@ async fn fallback(
     {
         return super::tunneled::pod_log(&state, &req, &path).await;
     }
+    if path.group == "metrics.k8s.io" {
+        return super::metrics::serve(&state, &req, &path).await;
+    }
     if (path.group, path.resource, path.subresource) == ("", "pods", Some("portforward")) {
         if req.method() == Method::GET {
             return super::portforward::pod_port_forward(&state, &req, &path, payload).await;

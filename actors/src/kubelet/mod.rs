@@ -20,6 +20,9 @@ use crate::tree::ActorTree;
 mod exec;
 mod logs;
 mod portforward;
+mod stats;
+
+pub use stats::Sampler;
 
 /// Buffer between the tunnel stream and the service, each way.
 const PIPE: usize = 256 * 1024;
@@ -27,13 +30,15 @@ const PIPE: usize = 256 * 1024;
 const LINGER: Duration = Duration::from_secs(10);
 
 /// What the service reads from.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct KubeletService {
     pub node: String,
     /// `<data-dir>/agent/logs`, where container logs are.
     pub logs_dir: PathBuf,
     /// The OCI runtime the containers run under (for exec).
     pub runtime: Runtime,
+    /// Usage snapshots for the metrics API.
+    pub sampler: stats::Sampler,
     /// The agent process's actors, for `/admin/actors?node=<node>` on a server.
     pub actors: ActorTree,
 }
@@ -59,6 +64,7 @@ impl KubeletService {
                 Request::Logs(request) => logs::logs(&self.logs_dir, &mut io, request).await,
                 Request::Exec(request) => exec::exec(&self.runtime, &mut io, request).await,
                 Request::PortForward(pod) => portforward::port_forward(&mut io, pod).await,
+                Request::Stats => stats::stats(&self.sampler, &mut io).await,
             };
             if let Err(e) = result {
                 debug!(error = %e, "kubelet stream ended early");
@@ -134,6 +140,7 @@ mod tests {
             node: "n".into(),
             logs_dir: PathBuf::from("/nonexistent"),
             runtime: Runtime { binary: "runc".into(), root: "/nonexistent".into() },
+            sampler: stats::Sampler::default(),
             actors: ActorTree::new(),
         });
         let mut io = acceptor.accept(kubelet::TARGET).await.expect("kubelet target");
