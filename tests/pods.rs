@@ -10,67 +10,26 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, eventually, require_tool};
-
-/// A `docker save` archive of `busybox:test` made from the host's static busybox.
-fn busybox_archive() -> Vec<u8> {
-    let binary =
-        std::fs::read("/usr/bin/busybox").or_else(|_| std::fs::read("/bin/busybox")).unwrap();
-    let links: Vec<(&str, &str)> = [
-        "sh", "sleep", "echo", "cat", "true", "false", "ls", "httpd", "wget", "hostname", "mkdir",
-        "dd",
-    ]
-    .iter()
-    .map(|n| (Box::leak(format!("bin/{n}").into_boxed_str()) as &str, "busybox"))
-    .collect();
-    let layer = k3rs_images::testing::layer_with_links(&[("bin/busybox", binary)], &links);
-    k3rs_images::testing::docker_archive(&["busybox:test"], &[&layer])
-}
-
-/// Deletes the test's pods when the test ends, passing or not, so their containers, mounts and
-/// network namespaces go with them (the agent removes them; the server is still up then).
-struct DeletePods {
-    kubeconfig: std::path::PathBuf,
-    home: std::path::PathBuf,
-}
-
-impl Drop for DeletePods {
-    fn drop(&mut self) {
-        let args = ["delete", "pods", "--all", "--grace-period=1", "--timeout=60s"];
-        let _ = common::kubectl(&self.kubeconfig, &self.home, &args);
-    }
-}
+use common::netlab::{Lab, NodeNet};
+use common::pods::{DeletePods, busybox_archive, can_run_pods};
+use common::{Server, eventually};
 
 fn phase_and_reason(server: &Server, pod: &str) -> String {
     let path = "{.status.phase} {.status.containerStatuses[0].state.waiting.reason}{.status.containerStatuses[0].state.terminated.reason}";
     server.k(&["get", "pod", pod, "-o", &format!("jsonpath={path}")]).1
 }
 
-/// Whether this machine can run pods: root, runc, iproute2, kubectl (under CI=true a missing
-/// one fails the test).
-fn can_run_pods() -> bool {
-    if !require_tool("kubectl") || !require_tool("runc") || !require_tool("ip") {
-        return false;
-    }
-    if !rustix::process::geteuid().is_root() {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "running pods needs root");
-        eprintln!("SKIPPED: running pods needs root");
-        return false;
-    }
-    true
-}
-
-/// A server that is node `node-0`, started in `dir` with the busybox image in its air-gap
-/// directory (kept across restarts in the same `dir`).
-fn node_with_busybox(dir: tempfile::TempDir) -> Server {
+/// A server that is node `node-0` inside the lab namespace `net`, started in `dir` with the
+/// busybox image in its air-gap directory (kept across restarts in the same `dir`).
+fn node_with_busybox(net: &NodeNet, dir: tempfile::TempDir) -> Server {
     let airgap = dir.path().join("data/agent/images");
     std::fs::create_dir_all(&airgap).unwrap();
     std::fs::write(airgap.join("busybox.tar"), busybox_archive()).unwrap();
     let password = dir.path().join("node/password");
     let password = password.to_str().unwrap().to_owned();
     let args =
-        ["--node-name", "node-0", "--node-ip", "127.0.0.1", "--node-password-file", &password];
-    Server::start_in(dir, &args)
+        ["--node-name", "node-0", "--node-ip", &net.address, "--node-password-file", &password];
+    Server::start_in_netns(net, dir, &args)
 }
 
 fn pod_manifest(name: &str, image: &str, command: &str, restart: &str) -> String {
@@ -94,9 +53,10 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
     if !can_run_pods() {
         return;
     }
-    let server = node_with_busybox(tempfile::tempdir().unwrap());
-    let _cleanup =
-        DeletePods { kubeconfig: server.kubeconfig.clone(), home: server.dir.path().to_owned() };
+    let mut lab = Lab::new();
+    let net = lab.node();
+    let server = node_with_busybox(&net, tempfile::tempdir().unwrap());
+    let _cleanup = DeletePods::of(&server);
     let k = |args: &[&str]| server.k(args);
     let apply = |name: &str, yaml: &str| {
         let file = server.dir.path().join(format!("{name}.yaml"));
@@ -188,7 +148,7 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no local port in {first:?}"));
     for _ in 0..2 {
-        let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut conn = common::netlab::connect_in(&net.netns, port);
         conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut page = String::new();
         let done = std::io::Write::write_all(&mut conn, b"GET /index.html HTTP/1.0\r\n\r\n")
@@ -207,7 +167,8 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
     // With a terminal (kubectl's own from `script`): the shell sees a tty and its exit code
     // comes back.
     let kubectl = format!(
-        "kubectl --kubeconfig {} exec -it runner -- sh -c 'tty; exit 4'",
+        "nsenter --net=/run/netns/{} -- kubectl --kubeconfig {} exec -it runner -- sh -c 'tty; exit 4'",
+        net.netns,
         server.kubeconfig.display()
     );
     let out = std::process::Command::new("script")
@@ -442,9 +403,10 @@ fn running_containers_survive_an_agent_restart_and_are_adopted() {
     if !can_run_pods() {
         return;
     }
-    let server = node_with_busybox(tempfile::tempdir().unwrap());
-    let cleanup =
-        DeletePods { kubeconfig: server.kubeconfig.clone(), home: server.dir.path().to_owned() };
+    let mut lab = Lab::new();
+    let net = lab.node();
+    let server = node_with_busybox(&net, tempfile::tempdir().unwrap());
+    let cleanup = DeletePods::of(&server);
     let file = server.dir.path().join("keeper.yaml");
     let ticker = "while true; do echo tick; sleep 0.2; done";
     std::fs::write(&file, pod_manifest("keeper", "busybox:test", ticker, "Always")).unwrap();
@@ -462,7 +424,7 @@ fn running_containers_survive_an_agent_restart_and_are_adopted() {
     // Stop the server (and its agent); the container keeps running; a new agent adopts it.
     let (_, dir) = server.terminate();
     assert!(std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(), "still running");
-    let server = node_with_busybox(dir);
+    let server = node_with_busybox(&net, dir);
     let _cleanup = cleanup;
     eventually("keeper adopted", Duration::from_secs(30), || {
         server.log().contains("adopted a running container").then_some(())

@@ -24,6 +24,7 @@ use crate::tunnel::{StopTunnel, TunnelClient, TunnelClientConfig};
 const RETRY: Duration = Duration::from_secs(5);
 const HEARTBEAT: Duration = Duration::from_secs(10);
 const REPORT: Duration = Duration::from_secs(60);
+const POD_RANGE_POLL: Duration = Duration::from_secs(1);
 
 /// Everything the agent is told at start.
 #[derive(Debug, Clone)]
@@ -51,7 +52,9 @@ pub struct NodeAgentActor {
     busy: bool,
     /// `/v1-k3rs/config` from joining.
     cluster: Value,
-    pods: Option<Addr<crate::pods::PodSupervisor>>,
+    pods: Option<Tracked<crate::pods::PodSupervisor>>,
+    /// The node's pod range as last told to the pod supervisor.
+    pod_range: Option<String>,
     /// The load balancer the agent reaches servers through, told of every server found.
     lb: Option<Tracked<crate::loadbalancer::LoadBalancerActor>>,
     /// The servers known (`host:port`), from joining and then the `kubernetes` endpoints.
@@ -75,6 +78,7 @@ impl NodeAgentActor {
             busy: false,
             cluster: Value::Null,
             pods: None,
+            pod_range: None,
             lb: None,
             servers: Vec::new(),
             tunnels: HashMap::new(),
@@ -228,6 +232,7 @@ impl NodeAgentActor {
                 act.heartbeat(ctx);
                 ctx.run_interval(HEARTBEAT, |act, ctx| act.heartbeat(ctx));
                 act.start_pods();
+                act.follow_pod_range(&stored, ctx);
             }
             Err(e) => act.failed("registering the node", e, ctx, |act, ctx| act.register(ctx)),
         }));
@@ -257,6 +262,8 @@ impl NodeAgentActor {
             },
             pods_dir: dir.join("pods"),
             logs_dir: dir.join("logs"),
+            leases_dir: dir.join("pod-ips"),
+            network: std::cell::RefCell::new(None),
             images,
             cluster_dns: text("clusterDNS", "10.43.0.10"),
             cluster_domain: text("clusterDomain", "cluster.local"),
@@ -269,7 +276,9 @@ impl NodeAgentActor {
                 .unwrap_or_default(),
         };
         let member = self.member.child("PodSupervisor", self.settings.node.name.clone());
-        self.pods = Some(crate::pods::PodSupervisor::new(settings, member).start());
+        let mailbox = member.mailbox().clone();
+        let pods = crate::pods::PodSupervisor::new(settings, member).start();
+        self.pods = Some(Tracked::new(pods, mailbox));
     }
 
     /// Renew the Lease; write the status when it changed or a minute has passed.
@@ -298,26 +307,55 @@ impl NodeAgentActor {
             let stored = kube::node(&api, &name).await?.unwrap_or(Value::Null);
             let status = node::status(&spec, &facts, &now, &stored["status"]);
             if due || node::status_changed(&stored["status"], &status) {
-                return kube::write_status(&api, &name, &status)
-                    .await
-                    .map(|n| Some(n["status"].clone()));
+                return kube::write_status(&api, &name, &status).await.map(|n| (Some(n), stored));
             }
-            Ok(None)
+            Ok((None, stored))
         };
-        ctx.spawn(fut.into_actor(self).map(|result, act, _| {
+        ctx.spawn(fut.into_actor(self).map(|result, act, ctx| {
             act.busy = false;
             match result {
-                Ok(Some(status)) => {
-                    act.reported = status;
-                    act.last_report = Some(Instant::now());
+                Ok((written, stored)) => {
+                    if let Some(node) = written {
+                        act.reported = node["status"].clone();
+                        act.last_report = Some(Instant::now());
+                    }
+                    act.follow_pod_range(&stored, ctx);
                 }
-                Ok(None) => {}
                 Err(e) => {
                     tracing::warn!(actor = "NodeAgentActor", node = %act.settings.node.name, error = %e, "heartbeat failed");
                     act.member.error(format!("heartbeat failed: {e}"));
                 }
             }
         }));
+    }
+
+    /// Tell the pod supervisor the node's pod range (`spec.podCIDR`) when it is new; until the
+    /// server has assigned one, look again each second.
+    fn follow_pod_range(&mut self, stored: &Value, ctx: &mut Context<Self>) {
+        let Some(range) = stored["spec"]["podCIDR"].as_str().filter(|r| !r.is_empty()) else {
+            let Some(api) = self.api.clone() else { return };
+            let name = self.settings.node.name.clone();
+            ctx.run_later(POD_RANGE_POLL, move |act, ctx| {
+                let fut = async move { kube::node(&api, &name).await };
+                ctx.spawn(fut.into_actor(act).map(|found, act, ctx| {
+                    let stored = found.ok().flatten().unwrap_or(Value::Null);
+                    act.follow_pod_range(&stored, ctx);
+                }));
+            });
+            return;
+        };
+        if self.pod_range.as_deref() == Some(range) {
+            return;
+        }
+        let cluster = self.cluster["clusterCIDR"].as_str().unwrap_or("10.42.0.0/16");
+        let (Ok(range_net), Ok(cluster)) = (range.parse(), cluster.parse()) else {
+            tracing::warn!(actor = "NodeAgentActor", range, cluster, "unusable pod range");
+            return;
+        };
+        if let Some(pods) = &self.pods {
+            self.pod_range = Some(range.to_owned());
+            pods.do_send(crate::pods::SetPodRange { range: range_net, cluster });
+        }
     }
 
     /// Log a failure; retry `again` later when it can pass, else stop.

@@ -15,6 +15,7 @@ pub mod kube;
 pub mod logs;
 pub mod node;
 pub mod oci;
+pub mod podnet;
 pub mod podstatus;
 pub mod probe;
 pub mod runtime;

@@ -10,6 +10,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub mod netlab;
+pub mod pods;
+
 pub const K3RS: &str = env!("CARGO_BIN_EXE_k3rs");
 
 /// Whether `tool` is on PATH. When it is not: under `CI=true` the test fails with a clear
@@ -39,6 +42,10 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub port: u16,
     pub kubeconfig: PathBuf,
+    /// The network namespace it runs in (a test lab's), where its kubectl runs too.
+    pub netns: Option<String>,
+    /// Where other nodes reach it.
+    pub address: String,
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
 }
@@ -63,10 +70,21 @@ impl Server {
 
     /// Start a server in `dir`; without `--node-name` in `extra` it runs no agent.
     pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
-        let port = free_port();
+        Server::start_on(None, dir, extra)
+    }
+
+    /// Start a server inside the lab node `net` (port 6443 there), in `dir`.
+    pub fn start_in_netns(net: &netlab::NodeNet, dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        Server::start_on(Some(net), dir, extra)
+    }
+
+    fn start_on(net: Option<&netlab::NodeNet>, dir: tempfile::TempDir, extra: &[&str]) -> Server {
+        let port = if net.is_some() { 6443 } else { free_port() };
+        let netns = net.map(|n| n.netns.clone());
+        let address = net.map_or_else(|| "127.0.0.1".to_owned(), |n| n.address.clone());
         let kubeconfig = dir.path().join("kubeconfig.yaml");
         let agent = extra.contains(&"--node-name");
-        let mut child = Command::new(K3RS)
+        let mut child = netlab::command_in(netns.as_deref(), K3RS)
             .args(["server", "--data-dir"])
             .arg(dir.path().join("data"))
             .args(["--https-listen-port", &port.to_string(), "--write-kubeconfig"])
@@ -86,7 +104,7 @@ impl Server {
                 let _ = tx.send(());
             }
         });
-        let server = Server { dir, port, kubeconfig, child, log };
+        let server = Server { dir, port, kubeconfig, netns, address, child, log };
         if rx.recv_timeout(Duration::from_secs(60)).is_err() {
             panic!("k3rs server did not come up; its log:\n{}", server.log());
         }
@@ -103,12 +121,12 @@ impl Server {
 
     /// Run the real kubectl against this server, with its own cache and home.
     pub fn kubectl(&self, args: &[&str]) -> Output {
-        kubectl(&self.kubeconfig, self.dir.path(), args)
+        self.kubectl_command(args).output().unwrap()
     }
 
     /// The kubectl command `kubectl()` runs, for a test to add to (an `EDITOR`) or spawn.
     pub fn kubectl_command(&self, args: &[&str]) -> Command {
-        kubectl_command(&self.kubeconfig, self.dir.path(), args)
+        kubectl_command_in(self.netns.as_deref(), &self.kubeconfig, self.dir.path(), args)
     }
 
     /// Run kubectl and return its exit code and its output (stdout then stderr), trimmed.
@@ -136,7 +154,7 @@ impl Server {
 
 impl Server {
     pub fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
+        format!("https://{}:{}", self.address, self.port)
     }
 
     /// The join token.
@@ -157,11 +175,34 @@ impl Agent {
     /// Start `k3rs agent --server URL --token TOKEN` as node `name` at address `ip`; `dir` holds
     /// its data dir and password file and survives restarts.
     pub fn start(dir: &Path, name: &str, ip: &str, server: &str, token: &str) -> Agent {
-        let mut child = Command::new(K3RS)
+        Agent::start_on(None, dir, name, ip, server, token)
+    }
+
+    /// The same, inside the lab node `net` (its address is the node's).
+    pub fn start_in_netns(
+        net: &netlab::NodeNet,
+        dir: &Path,
+        name: &str,
+        server: &str,
+        token: &str,
+    ) -> Agent {
+        Agent::start_on(Some(&net.netns), dir, name, &net.address, server, token)
+    }
+
+    fn start_on(
+        netns: Option<&str>,
+        dir: &Path,
+        name: &str,
+        ip: &str,
+        server: &str,
+        token: &str,
+    ) -> Agent {
+        let lb_port = if netns.is_some() { 6444 } else { free_port() };
+        let mut child = netlab::command_in(netns, K3RS)
             .args(["agent", "--data-dir"])
             .arg(dir.join("data"))
             .args(["--server", server, "--token", token, "--node-name", name, "--node-ip", ip])
-            .args(["--lb-server-port", &free_port().to_string()])
+            .args(["--lb-server-port", &lb_port.to_string()])
             .arg("--node-password-file")
             .arg(dir.join("node/password"))
             .env("RUST_LOG", "info")
@@ -252,7 +293,17 @@ pub fn kubectl(kubeconfig: &Path, home: &Path, args: &[&str]) -> Output {
 }
 
 pub fn kubectl_command(kubeconfig: &Path, home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new("kubectl");
+    kubectl_command_in(None, kubeconfig, home, args)
+}
+
+/// kubectl run inside `netns` (a lab node's), or here.
+pub fn kubectl_command_in(
+    netns: Option<&str>,
+    kubeconfig: &Path,
+    home: &Path,
+    args: &[&str],
+) -> Command {
+    let mut cmd = netlab::command_in(netns, "kubectl");
     cmd.arg("--kubeconfig")
         .arg(kubeconfig)
         .arg("--cache-dir")

@@ -5,6 +5,7 @@
 mod logpump;
 mod worker;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -12,8 +13,10 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use futures_util::StreamExt;
+use ipnetwork::Ipv4Network;
 use k3rs_agent::client::Https;
 use k3rs_agent::kube::{self, WatchLines};
+use k3rs_agent::podnet::PodNetwork;
 use k3rs_agent::runtime::Runtime;
 use serde_json::Value;
 
@@ -36,12 +39,24 @@ pub struct PodSettings {
     pub cluster_dns: String,
     pub cluster_domain: String,
     pub host_ip: String,
+    /// `<data-dir>/agent/pod-ips`: the pod address leases.
+    pub leases_dir: PathBuf,
+    /// The node's pod network, once its range is known and its bridge made.
+    pub network: RefCell<Option<PodNetwork>>,
 }
 
 impl std::fmt::Debug for PodSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PodSettings").field("node", &self.node).finish_non_exhaustive()
     }
+}
+
+/// The node's pod range (and the cluster's): make the bridge, then let pods use it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPodRange {
+    pub range: Ipv4Network,
+    pub cluster: Ipv4Network,
 }
 
 /// A pod event from the watch.
@@ -65,6 +80,25 @@ impl PodSupervisor {
     /// `member`: the supervisor's place in the actor tree; its workers go under it.
     pub fn new(s: PodSettings, member: Member) -> Self {
         PodSupervisor { s: Rc::new(s), workers: HashMap::new(), member }
+    }
+
+    /// Make the node's side of `network` (bridge, forwarding, masquerade), retrying every
+    /// 5 s on failure; pods get addresses once it is made.
+    fn make_network(&mut self, network: PodNetwork, ctx: &mut Context<Self>) {
+        let ready = network.clone();
+        let made = tokio::task::spawn_blocking(move || network.ensure_node());
+        ctx.spawn(made.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(Ok(())) => {
+                tracing::info!(actor = "PodSupervisor", node = %act.s.node, range = %ready.range, bridge = k3rs_agent::podnet::BRIDGE, "pod network ready");
+                *act.s.network.borrow_mut() = Some(ready);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(actor = "PodSupervisor", node = %act.s.node, error = %e, "cannot set up the pod network; retrying in 5s");
+                act.member.error(format!("pod network: {e}"));
+                ctx.run_later(Duration::from_secs(5), move |act, ctx| act.make_network(ready, ctx));
+            }
+            Err(e) => tracing::error!(actor = "PodSupervisor", error = %e, "pod network task failed"),
+        }));
     }
 
     fn changed(&mut self, pod: Value) {
@@ -152,6 +186,20 @@ impl Actor for PodSupervisor {
             }
             .into_actor(self),
         );
+    }
+}
+
+impl Handler<SetPodRange> for PodSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetPodRange, ctx: &mut Self::Context) {
+        self.member.mailbox().taken();
+        let network = PodNetwork {
+            range: msg.range,
+            cluster: msg.cluster,
+            leases: self.s.leases_dir.clone(),
+        };
+        self.make_network(network, ctx);
     }
 }
 

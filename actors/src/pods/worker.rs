@@ -113,6 +113,8 @@ pub struct PodWorker {
     write_again: bool,
     /// Its place in the actor tree (restarts are its containers').
     member: Member,
+    /// The pod's address on the node's pod network.
+    pod_ip: Option<std::net::Ipv4Addr>,
 }
 
 fn now() -> String {
@@ -188,6 +190,7 @@ impl PodWorker {
             writing: false,
             write_again: false,
             member,
+            pod_ip: None,
         }
     }
 
@@ -318,12 +321,28 @@ impl PodWorker {
     }
 
     fn setup(&mut self, ctx: &mut Context<Self>) {
+        // The pod's address comes from the node's range, which the server assigns when the
+        // node joins: until the bridge is up, wait.
+        let Some(network) = self.s.network.borrow().clone() else {
+            ctx.run_later(Duration::from_millis(500), |act, ctx| act.step(ctx));
+            return self.report(ctx);
+        };
+        let pod_ip = match network.allocate(&self.uid) {
+            Ok(ip) => ip,
+            Err(e) => {
+                let text = format!("Failed to create pod sandbox: {e}");
+                self.record(ctx, EventType::Warning, "FailedCreatePodSandBox", text);
+                ctx.run_later(Duration::from_secs(5), |act, ctx| act.step(ctx));
+                return self.report(ctx);
+            }
+        };
+        self.pod_ip = Some(pod_ip);
         self.busy = true;
         let (dir, netns) = (self.dir.clone(), self.netns.clone());
         let hostname = self.pod["spec"]["hostname"].as_str().unwrap_or(&self.name).to_owned();
         let resolv =
             sandbox::resolv_conf(&self.s.cluster_dns, &self.namespace, &self.s.cluster_domain);
-        let hosts = sandbox::hosts_file(&hostname, "");
+        let hosts = sandbox::hosts_file(&hostname, &pod_ip.to_string());
         let empty: Vec<String> = self.pod["spec"]["volumes"]
             .as_array()
             .into_iter()
@@ -336,7 +355,7 @@ impl PodWorker {
         let sources = self.sources.clone().unwrap_or_default();
         let downward = oci::Downward {
             node_name: self.s.node.clone(),
-            pod_ip: String::new(),
+            pod_ip: pod_ip.to_string(),
             host_ip: self.s.host_ip.clone(),
         };
         let mut volume_files = Vec::new();
@@ -361,8 +380,10 @@ impl PodWorker {
         }
         let runtime = self.s.runtime.clone();
         let ids: Vec<String> = self.runs.iter().map(|r| r.id(&self.uid)).collect();
+        let uid = self.uid.clone();
         let work = tokio::task::spawn_blocking(move || -> Result<(), AgentError> {
             sandbox::create_netns(&netns)?;
+            network.attach(&netns, &uid, pod_ip)?;
             // Containers an earlier agent left running keep their sandbox as it is: their
             // volumes and files are in use.
             if ids.iter().any(|id| runtime.running(id).is_some()) {
@@ -407,6 +428,7 @@ impl PodWorker {
         let image_name = spec["image"].as_str().unwrap_or("").to_owned();
         let (images, runtime) = (self.s.images.clone(), self.s.runtime.clone());
         let (node, host_ip) = (self.s.node.clone(), self.s.host_ip.clone());
+        let pod_ip = self.pod_ip.map(|ip| ip.to_string()).unwrap_or_default();
         let (pod, dir) = (self.pod.clone(), self.dir.clone());
         let netns_path = std::path::PathBuf::from("/run/netns").join(&self.netns);
         let cgroup = format!("/k3rs/pod{}/{}", self.uid, name);
@@ -473,7 +495,7 @@ impl PodWorker {
                 termination_log: &log,
                 volume: &volume,
             };
-            let downward = oci::Downward { node_name: node, pod_ip: String::new(), host_ip };
+            let downward = oci::Downward { node_name: node, pod_ip, host_ip };
             let config =
                 oci::spec(&pod, &spec, &image.config, &cgroup, &paths, &downward, &sourced);
             let config_path = bundle.join("config.json");
@@ -659,7 +681,7 @@ impl PodWorker {
             &init,
             &main,
             &self.s.host_ip,
-            "",
+            &self.pod_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             &self.start_time,
             &now(),
         );
@@ -747,6 +769,7 @@ impl PodWorker {
             .collect();
         let (rt, dir, netns) = (self.s.runtime.clone(), self.dir.clone(), self.netns.clone());
         let uid = self.uid.clone();
+        let network = self.s.network.borrow().clone();
         // A deleted pod's logs go with it (the kubelet's rule).
         let logs = k3rs_agent::logs::pod_dir(&self.s.logs_dir, &self.namespace, &self.name, &uid);
         let cleanup = tokio::task::spawn_blocking(move || -> Result<(), AgentError> {
@@ -756,6 +779,9 @@ impl PodWorker {
             }
             remove_pod_cgroups(&uid);
             let _ = std::fs::remove_dir_all(&logs);
+            if let Some(network) = &network {
+                network.release(&uid);
+            }
             sandbox::delete_netns(&netns)?;
             dir.remove()
         });

@@ -1,0 +1,159 @@
+//! End to end: a server and two agents, each node in its own network namespace that the test
+//! creates (joined by a bridge in a switch namespace), running a Deployment of busybox httpd
+//! pods: every pod Running with an address from its node's pod range, spread over the nodes,
+//! reachable from a pod on the same node; scaled to 10 and back to 1.
+//! Needs root, runc, busybox-static, iproute2, nftables and util-linux's nsenter.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::netlab::Lab;
+use common::pods::{DeletePods, busybox_archive, can_run_pods};
+use common::{Agent, Server, eventually};
+
+/// `name node ip phase` of each pod.
+fn pods(server: &Server) -> Vec<(String, String, String, String)> {
+    let path = r#"{range .items[*]}{.metadata.name} {.spec.nodeName} {.status.podIP} {.status.phase}{"\n"}{end}"#;
+    let (_, out) = server.k(&["get", "pods", "-o", &format!("jsonpath={path}")]);
+    out.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let at = |i: usize| f.get(i).copied().unwrap_or_default().to_owned();
+            (at(0), at(1), at(2), at(3))
+        })
+        .collect()
+}
+
+fn in_range(ip: &str, cidr: &str) -> bool {
+    let (net, bits) = cidr.split_once('/').unwrap();
+    let bits: u32 = bits.parse().unwrap();
+    let (Ok(ip), Ok(net)) = (ip.parse::<std::net::Ipv4Addr>(), net.parse::<std::net::Ipv4Addr>())
+    else {
+        return false;
+    };
+    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    u32::from(ip) & mask == u32::from(net) & mask
+}
+
+#[test]
+fn a_deployment_runs_on_three_nodes_with_pod_addresses_and_scales() {
+    if !can_run_pods() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let nets = [lab.node(), lab.node(), lab.node()];
+    let dirs = tempfile::tempdir().unwrap();
+    for dir in ["s", "a1", "a2"] {
+        let airgap = dirs.path().join(dir).join("data/agent/images");
+        std::fs::create_dir_all(&airgap).unwrap();
+        std::fs::write(airgap.join("busybox.tar"), busybox_archive()).unwrap();
+    }
+    let server_dir = tempfile::tempdir_in(dirs.path()).unwrap();
+    std::fs::create_dir_all(server_dir.path().join("data/agent")).unwrap();
+    std::fs::rename(
+        dirs.path().join("s/data/agent/images"),
+        server_dir.path().join("data/agent/images"),
+    )
+    .unwrap();
+    let password = server_dir.path().join("node/password");
+    let password = password.to_str().unwrap().to_owned();
+    let server = Server::start_in_netns(
+        &nets[0],
+        server_dir,
+        &[
+            "--node-name",
+            "node-0",
+            "--node-ip",
+            &nets[0].address,
+            "--node-password-file",
+            &password,
+        ],
+    );
+    let token = server.token();
+    let _agents = [
+        Agent::start_in_netns(&nets[1], &dirs.path().join("a1"), "node-1", &server.url(), &token),
+        Agent::start_in_netns(&nets[2], &dirs.path().join("a2"), "node-2", &server.url(), &token),
+    ];
+    // After the agents, so it is dropped first: they remove the pods' containers.
+    let _cleanup = DeletePods::of(&server);
+    eventually("three ready nodes", Duration::from_secs(60), || {
+        let (_, out) = server.k(&["get", "nodes", "--no-headers"]);
+        (out.lines().filter(|l| l.contains(" Ready ")).count() == 3).then_some(())
+    });
+    let ranges: BTreeMap<String, String> =
+        eventually("pod ranges", Duration::from_secs(30), || {
+            let path = r#"{range .items[*]}{.metadata.name} {.spec.podCIDR}{"\n"}{end}"#;
+            let (_, out) = server.k(&["get", "nodes", "-o", &format!("jsonpath={path}")]);
+            let r: BTreeMap<String, String> = out
+                .lines()
+                .filter_map(|l| l.split_once(' ').filter(|(_, c)| !c.is_empty()))
+                .map(|(n, c)| (n.to_owned(), c.to_owned()))
+                .collect();
+            (r.len() == 3).then_some(r)
+        });
+
+    let (code, out) = server.k(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=busybox:test",
+        "--replicas=3",
+        "--port=8080",
+        "--",
+        "sh",
+        "-c",
+        // A shell as PID 1 that ends on SIGTERM (httpd alone would ignore it as PID 1).
+        "mkdir -p /www && hostname > /www/index.html && trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let running = |n: usize| {
+        move |server: &Server| {
+            let p = pods(server);
+            (p.len() == n && p.iter().all(|(_, _, ip, phase)| phase == "Running" && !ip.is_empty()))
+                .then_some(p)
+        }
+    };
+    let three = eventually("3 pods running with addresses", Duration::from_secs(60), || {
+        running(3)(&server)
+    });
+    for (name, node, ip, _) in &three {
+        assert!(in_range(ip, &ranges[node]), "{name} on {node} has {ip}, outside {}", ranges[node]);
+    }
+    let nodes: std::collections::BTreeSet<&String> = three.iter().map(|p| &p.1).collect();
+    assert!(nodes.len() >= 2, "spread over the nodes: {three:?}");
+    let (_, wide) = server.k(&["get", "pods", "-o", "wide"]);
+    for (name, node, ip, _) in &three {
+        assert!(
+            wide.lines().any(|l| l.starts_with(name.as_str())
+                && l.contains(ip.as_str())
+                && l.contains(node.as_str())),
+            "{wide}"
+        );
+    }
+
+    // Scale to 10: every node runs several, each with its own address; a pod reaches another
+    // on its node by address.
+    assert_eq!(server.k(&["scale", "deployment", "web", "--replicas=10"]).0, Some(0));
+    let ten = eventually("10 pods running", Duration::from_secs(90), || running(10)(&server));
+    let mut ips: Vec<&String> = ten.iter().map(|p| &p.2).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 10, "distinct addresses: {ten:?}");
+    let mut by_node: BTreeMap<&String, Vec<&(String, String, String, String)>> = BTreeMap::new();
+    for p in &ten {
+        assert!(in_range(&p.2, &ranges[&p.1]), "{p:?}");
+        by_node.entry(&p.1).or_default().push(p);
+    }
+    let pair = by_node.values().find(|v| v.len() >= 2).expect("two pods on one node");
+    let (client, target) = (&pair[0].0, pair[1]);
+    let url = format!("http://{}:8080/index.html", target.2);
+    let (code, page) = server.k(&["exec", client, "--", "wget", "-qO-", &url]);
+    assert_eq!((code, page.as_str()), (Some(0), target.0.as_str()), "{client} -> {url}");
+
+    assert_eq!(server.k(&["scale", "deployment", "web", "--replicas=1"]).0, Some(0));
+    eventually("back to 1 pod", Duration::from_secs(90), || running(1)(&server));
+}
