@@ -1,7 +1,8 @@
 //! End to end: a server and two agents, each node in its own network namespace that the test
 //! creates (joined by a bridge in a switch namespace), running a Deployment of busybox httpd
 //! pods: every pod Running with an address from its node's pod range, spread over the nodes,
-//! reachable from a pod on the same node; scaled to 10 and back to 1.
+//! reachable from a pod on the same node; scaled to 10 and back to 1; a rolling update that
+//! keeps availability; a DaemonSet on every node; a Job to completion.
 //! Needs root, runc, busybox-static, iproute2, nftables and util-linux's nsenter.
 
 #![allow(clippy::unwrap_used)]
@@ -156,4 +157,72 @@ fn a_deployment_runs_on_three_nodes_with_pod_addresses_and_scales() {
 
     assert_eq!(server.k(&["scale", "deployment", "web", "--replicas=1"]).0, Some(0));
     eventually("back to 1 pod", Duration::from_secs(90), || running(1)(&server));
+
+    // A rolling update of 4 replicas (maxUnavailable 1, maxSurge 1) never has fewer than 3
+    // available.
+    assert_eq!(server.k(&["scale", "deployment", "web", "--replicas=4"]).0, Some(0));
+    eventually("4 pods running", Duration::from_secs(60), || running(4)(&server));
+    eventually("4 available", Duration::from_secs(30), || {
+        let (_, a) =
+            server.k(&["get", "deploy", "web", "-o", "jsonpath={.status.availableReplicas}"]);
+        (a == "4").then_some(())
+    });
+    assert_eq!(server.k(&["set", "env", "deployment/web", "ROUND=2"]).0, Some(0));
+    let mut lowest = 4;
+    eventually("the rollout done", Duration::from_secs(90), || {
+        let path = "{.status.availableReplicas} {.status.updatedReplicas} {.status.replicas}";
+        let (_, s) = server.k(&["get", "deploy", "web", "-o", &format!("jsonpath={path}")]);
+        let n: Vec<i64> = s.split(' ').map(|x| x.parse().unwrap_or(0)).collect();
+        lowest = lowest.min(n[0]);
+        (n == [4, 4, 4]).then_some(())
+    });
+    assert!(lowest >= 3, "available dropped to {lowest}");
+    let (code, out) = server.k(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert!(code == Some(0) && out.contains("successfully rolled out"), "{out}");
+
+    // A DaemonSet puts one pod on every node (the server's too).
+    let ds = server.dir.path().join("ds.yaml");
+    std::fs::write(
+        &ds,
+        "apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agentd}
+spec:
+  selector: {matchLabels: {app: agentd}}
+  template:
+    metadata: {labels: {app: agentd}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: main, image: busybox:test, command: [sh, -c, 'trap \"exit 0\" TERM; sleep 3600 & wait']}
+",
+    )
+    .unwrap();
+    let (code, out) = server.k(&["apply", "-f", ds.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = server.k(&["rollout", "status", "ds/agentd", "--timeout=60s"]);
+    assert!(code == Some(0) && out.contains("successfully rolled out"), "{out}");
+    let path = r#"{range .items[*]}{.spec.nodeName}{"\n"}{end}"#;
+    let (_, on) = server.k(&["get", "pods", "-l", "app=agentd", "-o", &format!("jsonpath={path}")]);
+    let mut on: Vec<&str> = on.lines().collect();
+    on.sort();
+    assert_eq!(on, ["node-0", "node-1", "node-2"]);
+
+    // A Job runs to completion.
+    let (code, out) = server.k(&[
+        "create",
+        "job",
+        "once",
+        "--image=busybox:test",
+        "--",
+        "sh",
+        "-c",
+        "echo job-done",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = server.k(&["wait", "--for=condition=complete", "job/once", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(server.k(&["logs", "job/once"]), (Some(0), "job-done".to_owned()));
+    let (_, row) = server.k(&["get", "job", "once", "--no-headers"]);
+    assert!(row.contains("1/1"), "{row}");
 }

@@ -61,8 +61,33 @@ pub fn apply(def: &ResourceDef, obj: &mut Value) {
             or_insert(obj, "type", json!("Opaque"));
             string_data(obj);
         }
-        ("apps", "ReplicaSet" | "StatefulSet" | "DaemonSet") => workload(obj),
+        ("apps", "DaemonSet") => {
+            workload(obj);
+            let Some(spec) = obj.pointer_mut("/spec").filter(|s| s.is_object()) else { return };
+            or_insert(spec, "revisionHistoryLimit", json!(10));
+            or_insert(spec, "updateStrategy", json!({}));
+            or_insert(&mut spec["updateStrategy"], "type", json!("RollingUpdate"));
+            if spec["updateStrategy"]["type"] == "RollingUpdate" {
+                or_insert(&mut spec["updateStrategy"], "rollingUpdate", json!({}));
+                let ru = &mut spec["updateStrategy"]["rollingUpdate"];
+                or_insert(ru, "maxUnavailable", json!(1));
+                or_insert(ru, "maxSurge", json!(0));
+            }
+        }
+        ("apps", "StatefulSet") => {
+            workload(obj);
+            let Some(spec) = obj.pointer_mut("/spec").filter(|s| s.is_object()) else { return };
+            or_insert(spec, "podManagementPolicy", json!("OrderedReady"));
+            or_insert(spec, "revisionHistoryLimit", json!(10));
+            or_insert(spec, "updateStrategy", json!({}));
+            or_insert(&mut spec["updateStrategy"], "type", json!("RollingUpdate"));
+            if spec["updateStrategy"]["type"] == "RollingUpdate" {
+                or_insert(&mut spec["updateStrategy"], "rollingUpdate", json!({"partition": 0}));
+            }
+        }
+        ("apps", "ReplicaSet") => workload(obj),
         ("batch", "Job") => {
+            job_selector(obj);
             let Some(spec) = obj.pointer_mut("/spec").filter(|s| s.is_object()) else { return };
             or_insert(spec, "parallelism", json!(1));
             or_insert(spec, "completions", json!(1));
@@ -89,6 +114,31 @@ pub fn apply(def: &ResourceDef, obj: &mut Value) {
             }
         }
         _ => {}
+    }
+}
+
+/// A Job without a selector of its own selects its pods by its uid, and its template carries
+/// the labels that match (upstream's generated selector).
+fn job_selector(obj: &mut Value) {
+    let (Some(uid), Some(name)) = (
+        obj["metadata"]["uid"].as_str().map(str::to_owned),
+        obj["metadata"]["name"].as_str().map(str::to_owned),
+    ) else {
+        return;
+    };
+    let spec = &mut obj["spec"];
+    if !spec.is_object() || spec["manualSelector"] == true || !spec["selector"].is_null() {
+        return;
+    }
+    spec["selector"] = json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}});
+    let labels = &mut spec["template"]["metadata"]["labels"];
+    for (k, v) in [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("controller-uid", &uid),
+        ("job-name", &name),
+    ] {
+        labels[k] = json!(v);
     }
 }
 

@@ -86,13 +86,64 @@ pub fn new_replicaset(deploy: &Value, hash: &str, revision: i64) -> Value {
     })
 }
 
-/// How many replicas the old ReplicaSets may keep: none for `Recreate`; otherwise as many as
-/// the new one still lacks in available pods.
-pub fn old_budget(deploy: &Value, new_rs: &Value) -> i64 {
+/// `maxSurge` and `maxUnavailable` of a RollingUpdate strategy as pod counts (default 25%
+/// each; percentages round up for surge and down for unavailable; both zero means one may be
+/// unavailable), as upstream resolves them.
+pub fn surge_and_unavailable(deploy: &Value) -> (i64, i64) {
+    let n = replicas(deploy);
+    let ru = &deploy["spec"]["strategy"]["rollingUpdate"];
+    let resolve = |v: &Value, round_up: bool| -> i64 {
+        match v {
+            Value::Number(x) => x.as_i64().unwrap_or(0).max(0),
+            Value::String(s) => {
+                let pct: i64 = s.trim_end_matches('%').parse().unwrap_or(25);
+                let scaled = n * pct;
+                if round_up { (scaled + 99) / 100 } else { scaled / 100 }
+            }
+            _ => {
+                let scaled = n * 25;
+                if round_up { (scaled + 99) / 100 } else { scaled / 100 }
+            }
+        }
+    };
+    let surge = resolve(&ru["maxSurge"], true);
+    let unavailable = resolve(&ru["maxUnavailable"], false);
+    if surge == 0 && unavailable == 0 { (0, 1) } else { (surge, unavailable) }
+}
+
+/// A rolling update step: the new ReplicaSet's replicas, and how many old replicas to scale
+/// away this step (`Recreate`: all old ones first, then the new one).
+pub fn rollout_step(deploy: &Value, new_rs: &Value, olds: &[&Value]) -> (i64, i64) {
+    let want = replicas(deploy);
+    let new_now = replicas(new_rs);
+    let old_total: i64 = olds.iter().map(|rs| replicas(rs)).sum();
     if deploy["spec"]["strategy"]["type"] == "Recreate" {
-        return 0;
+        let old_running: i64 = olds.iter().map(|rs| count(rs, "replicas")).sum();
+        let new_replicas = if old_total == 0 && old_running == 0 { want } else { new_now.min(0) };
+        return (new_replicas, old_total);
     }
-    (replicas(deploy) - count(new_rs, "availableReplicas")).max(0)
+    let (surge, max_unavailable) = surge_and_unavailable(deploy);
+    // Scale the new one up within the surge (never above the wanted count).
+    let new_replicas = if new_now >= want {
+        want
+    } else {
+        let room = want + surge - (old_total + new_now);
+        (new_now + room.max(0)).min(want)
+    };
+    // Scale old ones down as far as availability allows.
+    let all_total = old_total + new_replicas;
+    let min_available = want - max_unavailable;
+    let new_unavailable = (new_replicas - count(new_rs, "availableReplicas")).max(0);
+    let max_scale_down = (all_total - min_available - new_unavailable).max(0);
+    let old_unavailable: i64 =
+        olds.iter().map(|rs| (replicas(rs) - count(rs, "availableReplicas")).max(0)).sum();
+    let available: i64 = olds.iter().map(|rs| count(rs, "availableReplicas")).sum::<i64>()
+        + count(new_rs, "availableReplicas");
+    // Unhealthy old replicas go first (they count toward nothing), then healthy ones down
+    // to the minimum available.
+    let unhealthy = old_unavailable.min(max_scale_down);
+    let healthy = (available - min_available).max(0).min(max_scale_down - unhealthy);
+    (new_replicas, (unhealthy + healthy).min(old_total))
 }
 
 /// A condition, keeping its transition time when its status does not change.
@@ -242,15 +293,17 @@ pub async fn reconcile(
     let mut changed = !all.iter().any(|rs| rs["metadata"]["uid"] == new_rs["metadata"]["uid"]);
     if !paused {
         let new_name = new_rs["metadata"]["name"].as_str().unwrap_or("").to_owned();
-        changed |=
-            set_replicas(&objects, rs_def, namespace, &deploy, &new_rs, replicas(&deploy)).await?;
-        let mut budget = old_budget(&deploy, &new_rs);
         let mut olds: Vec<&Value> =
             all.iter().filter(|rs| rs["metadata"]["name"] != new_name.as_str()).collect();
-        olds.sort_by_key(|rs| std::cmp::Reverse(revision(rs)));
+        // The oldest go first.
+        olds.sort_by_key(|rs| revision(rs));
+        let (new_replicas, mut scale_down) = rollout_step(&deploy, &new_rs, &olds);
+        changed |=
+            set_replicas(&objects, rs_def, namespace, &deploy, &new_rs, new_replicas).await?;
         for old in olds {
-            let keep = replicas(old).min(budget);
-            budget -= keep;
+            let cut = replicas(old).min(scale_down);
+            scale_down -= cut;
+            let keep = replicas(old) - cut;
             changed |= set_replicas(&objects, rs_def, namespace, &deploy, old, keep).await?;
         }
     }
@@ -359,12 +412,36 @@ mod tests {
     }
 
     #[test]
-    fn old_replicas_stay_until_new_ones_are_available() {
-        let new_rs = json!({"status": {"availableReplicas": 1}});
-        assert_eq!(old_budget(&deploy(), &new_rs), 2);
-        let mut recreate = deploy();
-        recreate["spec"]["strategy"] = json!({"type": "Recreate"});
-        assert_eq!(old_budget(&recreate, &new_rs), 0);
+    fn surge_and_unavailable_resolve_as_upstream() {
+        let mut d = json!({"spec": {"replicas": 10}});
+        assert_eq!(surge_and_unavailable(&d), (3, 2), "25% up and down");
+        d["spec"]["strategy"] = json!({"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}});
+        assert_eq!(surge_and_unavailable(&d), (0, 1));
+        d["spec"]["strategy"] = json!({"rollingUpdate": {"maxSurge": "50%", "maxUnavailable": 3}});
+        assert_eq!(surge_and_unavailable(&d), (5, 3));
+    }
+
+    #[test]
+    fn a_rolling_update_surges_then_trades_old_for_available_new() {
+        // 4 replicas, maxSurge 1, maxUnavailable 0: one new at a time, an old one goes only
+        // when a new one is available.
+        let d = json!({"spec": {"replicas": 4, "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}});
+        let old =
+            json!({"spec": {"replicas": 4}, "status": {"replicas": 4, "availableReplicas": 4}});
+        let new = json!({"spec": {"replicas": 0}, "status": {}});
+        assert_eq!(rollout_step(&d, &new, &[&old]), (1, 0));
+        let new = json!({"spec": {"replicas": 1}, "status": {"availableReplicas": 0}});
+        assert_eq!(rollout_step(&d, &new, &[&old]), (1, 0), "nothing goes until it is available");
+        let new = json!({"spec": {"replicas": 1}, "status": {"availableReplicas": 1}});
+        assert_eq!(rollout_step(&d, &new, &[&old]), (1, 1));
+        let old3 =
+            json!({"spec": {"replicas": 3}, "status": {"replicas": 3, "availableReplicas": 3}});
+        assert_eq!(rollout_step(&d, &new, &[&old3]), (2, 0), "the freed room goes to a new one");
+        // Recreate: old ones to zero first, the new one after they are gone.
+        let r = json!({"spec": {"replicas": 4, "strategy": {"type": "Recreate"}}});
+        assert_eq!(rollout_step(&r, &new, &[&old]), (0, 4));
+        let gone = json!({"spec": {"replicas": 0}, "status": {"replicas": 0}});
+        assert_eq!(rollout_step(&r, &new, &[&gone]), (4, 0));
     }
 
     #[test]

@@ -8,13 +8,16 @@
 //! write to the store other than through `Objects`.
 
 pub mod crd;
+pub mod daemonset;
 pub mod deployment;
 pub mod events;
 pub mod gc;
 pub mod ipam;
+pub mod job;
 pub mod manager;
 pub mod namespace;
 pub mod nodelifecycle;
+pub mod owned;
 pub mod replicaset;
 pub mod scheduler;
 pub mod work;

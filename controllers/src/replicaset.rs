@@ -2,15 +2,12 @@
 //! ReplicaSet, and reports their counts in its status.
 
 use k3rs_api::Status;
-use k3rs_api::delete::DeleteOptions;
-use k3rs_api::event::{EventSpec, EventType};
 use k3rs_api::selector::Selectors;
 use k3rs_api::service::Objects;
-use k3rs_api::subresource::{self, Sub};
 use serde_json::{Value, json};
 
-use crate::events;
 use crate::manager::{Outcome, unless_gone};
+use crate::owned::{Controller, write_status};
 use crate::work::{controller_of, terminating};
 
 /// Pods created per pass, as upstream's slow-start burst keeps a bad template from flooding.
@@ -96,16 +93,6 @@ pub fn status(rs: &Value, pods: &[Value]) -> Value {
 }
 
 /// Bring ReplicaSet `namespace/name` to its replica count and report its status.
-fn normal(reason: &str, message: String) -> EventSpec<'_> {
-    EventSpec {
-        kind: EventType::Normal,
-        reason,
-        message,
-        component: "replicaset-controller",
-        host: None,
-    }
-}
-
 pub async fn reconcile(
     objects: Objects<'_>,
     namespace: &str,
@@ -134,35 +121,19 @@ pub async fn reconcile(
         usize::try_from(rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0)).unwrap_or(0)
     };
     let mut outcome = Outcome::Done;
+    let acting = Controller { component: "replicaset-controller", owner: &rs };
     if owned.len() < want {
         let n = (want - owned.len()).min(MAX_CREATES_PER_PASS);
-        for _ in 0..n {
-            match objects.create(pod_def, Some(namespace), pod_for(&rs), false).await {
-                Ok(pod) => {
-                    let name = pod["metadata"]["name"].as_str().unwrap_or_default();
-                    let message = format!("Created pod: {name}");
-                    events::record(&objects, &rs, normal("SuccessfulCreate", message)).await;
-                }
-                // A terminating namespace refuses new pods; nothing to do then.
-                Err(s) if s.code == 403 => return Ok(Outcome::Done),
-                Err(s) => return Err(s),
-            }
+        if !acting.create_pods(&objects, pod_def, namespace, (0..n).map(|_| pod_for(&rs))).await? {
+            // A terminating namespace refuses new pods; nothing to do then.
+            return Ok(Outcome::Done);
         }
         if want - owned.len() > n {
             outcome = Outcome::Later;
         }
     } else if owned.len() > want {
-        for victim in pick_victims(&owned, owned.len() - want) {
-            let gone = unless_gone(
-                objects
-                    .delete(pod_def, Some(namespace), &victim, &DeleteOptions::default(), false)
-                    .await,
-            )?;
-            if gone.is_some() {
-                let message = format!("Deleted pod: {victim}");
-                events::record(&objects, &rs, normal("SuccessfulDelete", message)).await;
-            }
-        }
+        let victims = pick_victims(&owned, owned.len() - want);
+        acting.delete_pods(&objects, pod_def, namespace, &victims).await?;
     }
     // Status counts what exists now (read again only if this pass changed the pods); later pod
     // events bring the counts up to date.
@@ -171,14 +142,7 @@ pub async fn reconcile(
     }
     let new_status = status(&rs, &owned);
     if new_status != rs["status"] {
-        let result = objects
-            .update_with(rs_def, Some(namespace), name, Sub::Status, false, |existing| {
-                let mut wanted = existing.clone();
-                wanted["status"] = status(existing, &owned);
-                Ok((subresource::merge_write(rs_def, Sub::Status, existing, wanted)?, false))
-            })
-            .await;
-        unless_gone(result)?;
+        write_status(&objects, rs_def, namespace, name, &new_status).await?;
     }
     Ok(outcome)
 }

@@ -246,6 +246,23 @@ fn on_node<'p>(node: &Value, bound: &'p [Value]) -> Vec<&'p Value> {
 }
 
 /// Does `pod` fit `node`, given every bound pod and every node?
+/// Whether `pod` may be placed on `node` at all: the node's own taints and cordon are
+/// tolerated and its node selector and required affinity match (no resources, ports or pod
+/// affinity: a DaemonSet's placement).
+pub fn placement_allows(pod: &Value, node: &Value) -> bool {
+    if node["spec"]["unschedulable"] == true
+        && !tolerates(pod, UNSCHEDULABLE_TAINT, "", "NoSchedule")
+    {
+        return false;
+    }
+    let tolerated = node["spec"]["taints"].as_array().into_iter().flatten().all(|t| {
+        let s = |k: &str| t[k].as_str().unwrap_or("");
+        !matches!(s("effect"), "NoSchedule" | "NoExecute")
+            || tolerates(pod, s("key"), s("value"), s("effect"))
+    });
+    tolerated && node_affinity_ok(pod, node)
+}
+
 pub fn fits(pod: &Value, node: &Value, bound: &[Value], nodes: &[Value]) -> Result<(), Misfit> {
     if node["spec"]["unschedulable"] == true
         && !tolerates(pod, UNSCHEDULABLE_TAINT, "", "NoSchedule")

@@ -42,6 +42,12 @@ pub enum Work {
     Deployment { namespace: String, name: String },
     /// A ReplicaSet: its Pods and status.
     ReplicaSet { namespace: String, name: String },
+    /// A DaemonSet: a pod on each eligible node, and status.
+    DaemonSet { namespace: String, name: String },
+    /// Nodes changed: every DaemonSet.
+    AllDaemonSets,
+    /// A Job: its pods until completion, and status.
+    Job { namespace: String, name: String },
     /// A pod waiting for a node.
     Schedule { namespace: String, name: String },
     /// Nodes or bound pods changed: every waiting pod may fit now.
@@ -127,6 +133,20 @@ impl OwnerIndex {
     }
 }
 
+/// Did a node's labels, taints or cordon change (what daemon placement depends on)?
+fn node_placement_changed(prev: Option<&Value>, obj: Option<&Value>) -> bool {
+    let key = |n: Option<&Value>| {
+        n.map(|n| {
+            (
+                n["metadata"]["labels"].clone(),
+                n["spec"]["taints"].clone(),
+                n["spec"]["unschedulable"].clone(),
+            )
+        })
+    };
+    key(prev) != key(obj)
+}
+
 /// The work a change asks for: `prev` is the object before (none for a create), `obj` after
 /// (none for a delete). Also keeps `index` up to date.
 pub fn on_change(index: &mut OwnerIndex, prev: Option<&Value>, obj: Option<&Value>) -> Vec<Work> {
@@ -178,9 +198,24 @@ pub fn on_change(index: &mut OwnerIndex, prev: Option<&Value>, obj: Option<&Valu
                 work.push(Work::Deployment { namespace: ns, name: c.name });
             }
         }
+        ("apps/v1", "DaemonSet") => {
+            work.push(Work::DaemonSet { namespace: ns, name: r.name.clone() });
+        }
+        ("batch/v1", "Job") => {
+            work.push(Work::Job { namespace: ns, name: r.name.clone() });
+        }
         ("v1", "Pod") => {
-            if let Some(c) = controller_of(current).filter(|c| c.kind == "ReplicaSet") {
-                work.push(Work::ReplicaSet { namespace: ns.clone(), name: c.name });
+            match controller_of(current) {
+                Some(c) if c.kind == "ReplicaSet" => {
+                    work.push(Work::ReplicaSet { namespace: ns.clone(), name: c.name });
+                }
+                Some(c) if c.kind == "DaemonSet" => {
+                    work.push(Work::DaemonSet { namespace: ns.clone(), name: c.name });
+                }
+                Some(c) if c.kind == "Job" => {
+                    work.push(Work::Job { namespace: ns.clone(), name: c.name });
+                }
+                _ => {}
             }
             match obj {
                 Some(pod) if crate::scheduler::wants_scheduling(pod) => {
@@ -192,7 +227,14 @@ pub fn on_change(index: &mut OwnerIndex, prev: Option<&Value>, obj: Option<&Valu
                 _ => {}
             }
         }
-        ("v1", "Node") => work.push(Work::ScheduleAll),
+        ("v1", "Node") => {
+            work.push(Work::ScheduleAll);
+            // A new or changed node may need (or no longer take) daemon pods; a heartbeat
+            // alone changes nothing here.
+            if prev.is_none() || obj.is_none() || node_placement_changed(prev, obj) {
+                work.push(Work::AllDaemonSets);
+            }
+        }
         _ => {}
     }
     index.update(prev, obj);
