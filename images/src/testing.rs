@@ -65,3 +65,14 @@ pub fn docker_archive(tags: &[&str], layers: &[&Vec<u8>]) -> Vec<u8> {
     entries.push(("manifest.json".into(), serde_json::to_vec(&manifest).unwrap_or_default()));
     tar_of(&entries.iter().map(|(p, d)| (p.as_str(), d.clone())).collect::<Vec<_>>())
 }
+
+/// A `docker save` archive tagged `tag` holding the host's static busybox (`/usr/bin/busybox`
+/// or `/bin/busybox`) with a link in `bin/` for each of `applets`; `None` without busybox.
+pub fn busybox_archive(tag: &str, applets: &[&str]) -> Option<Vec<u8>> {
+    let binary =
+        std::fs::read("/usr/bin/busybox").or_else(|_| std::fs::read("/bin/busybox")).ok()?;
+    let paths: Vec<String> = applets.iter().map(|a| format!("bin/{a}")).collect();
+    let links: Vec<(&str, &str)> = paths.iter().map(|p| (p.as_str(), "busybox")).collect();
+    let layer = layer_with_links(&[("bin/busybox", binary)], &links);
+    Some(docker_archive(&[tag], &[&layer]))
+}

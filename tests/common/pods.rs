@@ -5,17 +5,11 @@ use super::{Server, require_tool};
 
 /// A `docker save` archive of `busybox:test` made from the host's static busybox.
 pub fn busybox_archive() -> Vec<u8> {
-    let binary =
-        std::fs::read("/usr/bin/busybox").or_else(|_| std::fs::read("/bin/busybox")).unwrap();
-    let links: Vec<(&str, &str)> = [
+    let applets = [
         "sh", "sleep", "echo", "cat", "true", "false", "ls", "httpd", "wget", "hostname", "mkdir",
         "dd", "ip",
-    ]
-    .iter()
-    .map(|n| (Box::leak(format!("bin/{n}").into_boxed_str()) as &str, "busybox"))
-    .collect();
-    let layer = k3rs_images::testing::layer_with_links(&[("bin/busybox", binary)], &links);
-    k3rs_images::testing::docker_archive(&["busybox:test"], &[&layer])
+    ];
+    k3rs_images::testing::busybox_archive("busybox:test", &applets).unwrap()
 }
 
 /// Deletes the test's workloads and pods when the test ends, passing or not, so their containers, mounts and
