@@ -61,9 +61,9 @@ async fn run(target: &common::Target, prefix: &str, pace: Option<Duration>) -> R
     let first = Instant::now();
     let mut last = first;
     let poll = |created: &mut HashMap<String, Instant>,
-                    body: &[u8],
-                    latencies: &mut Vec<Duration>,
-                    last: &mut Instant| {
+                body: &[u8],
+                latencies: &mut Vec<Duration>,
+                last: &mut Instant| {
         let now = Instant::now();
         let list: serde_json::Value = serde_json::from_slice(body).unwrap();
         for p in list["items"].as_array().into_iter().flatten() {

@@ -376,6 +376,30 @@ spec:
         assert!(events.contains(reason), "{reason} in {events}");
     }
 
+    // Deletion honours the grace period: a PID 1 that ignores SIGTERM is killed only after
+    // it; one that exits on SIGTERM goes at once.
+    apply("stubborn", &pod_manifest("stubborn", "busybox:test", "exec sleep 3600", "Always"));
+    eventually("stubborn running", Duration::from_secs(30), || {
+        k(&["get", "pod", "stubborn", "--no-headers"]).1.contains("Running").then_some(())
+    });
+    let started = std::time::Instant::now();
+    let (code, out) = k(&["delete", "pod", "stubborn", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{out}");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2),
+        "deleted after {waited:?}, before its 2 s grace period"
+    );
+    let (_, killing) = k(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=stubborn,reason=Killing",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(killing.contains("Stopping container main"), "{killing}");
+
     let (code, out) = k(&[
         "delete",
         "pod",
