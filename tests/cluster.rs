@@ -2,7 +2,7 @@
 //! creates (joined by a bridge in a switch namespace), running a Deployment of busybox httpd
 //! pods: every pod Running with an address from its node's pod range, spread over the nodes,
 //! reachable from a pod on the same node; scaled to 10 and back to 1; a rolling update that
-//! keeps availability; a DaemonSet on every node; a Job to completion.
+//! keeps availability; a DaemonSet on every node; a StatefulSet in order; a Job to completion.
 //! Needs root, runc, busybox-static, iproute2, nftables and util-linux's nsenter.
 
 #![allow(clippy::unwrap_used)]
@@ -207,6 +207,40 @@ spec:
     let mut on: Vec<&str> = on.lines().collect();
     on.sort();
     assert_eq!(on, ["node-0", "node-1", "node-2"]);
+
+    // A StatefulSet starts its pods in order under stable names.
+    let sts = server.dir.path().join("sts.yaml");
+    std::fs::write(
+        &sts,
+        "apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 2
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: main, image: busybox:test, command: [sh, -c, 'trap \"exit 0\" TERM; sleep 3600 & wait']}
+",
+    )
+    .unwrap();
+    let (code, out) = server.k(&["apply", "-f", sts.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = server.k(&["rollout", "status", "sts/db", "--timeout=60s"]);
+    assert!(code == Some(0) && out.contains("roll out complete"), "{out}");
+    let (_, names) =
+        server.k(&["get", "pods", "-l", "app=db", "-o", "jsonpath={.items[*].metadata.name}"]);
+    let mut names: Vec<&str> = names.split(' ').collect();
+    names.sort();
+    assert_eq!(names, ["db-0", "db-1"]);
+    let (_, started) =
+        server.k(&["get", "pods", "db-0", "db-1", "-o", "jsonpath={.items[*].status.startTime}"]);
+    let times: Vec<&str> = started.split(' ').collect();
+    assert!(times.len() == 2 && times[0] <= times[1], "db-0 first: {started}");
 
     // A Job runs to completion.
     let (code, out) = server.k(&[

@@ -20,4 +20,5 @@ pub mod nodelifecycle;
 pub mod owned;
 pub mod replicaset;
 pub mod scheduler;
+pub mod statefulset;
 pub mod work;

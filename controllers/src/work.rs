@@ -46,6 +46,8 @@ pub enum Work {
     DaemonSet { namespace: String, name: String },
     /// Nodes changed: every DaemonSet.
     AllDaemonSets,
+    /// A StatefulSet: its ordered pods, and status.
+    StatefulSet { namespace: String, name: String },
     /// A Job: its pods until completion, and status.
     Job { namespace: String, name: String },
     /// A pod waiting for a node.
@@ -201,6 +203,9 @@ pub fn on_change(index: &mut OwnerIndex, prev: Option<&Value>, obj: Option<&Valu
         ("apps/v1", "DaemonSet") => {
             work.push(Work::DaemonSet { namespace: ns, name: r.name.clone() });
         }
+        ("apps/v1", "StatefulSet") => {
+            work.push(Work::StatefulSet { namespace: ns, name: r.name.clone() });
+        }
         ("batch/v1", "Job") => {
             work.push(Work::Job { namespace: ns, name: r.name.clone() });
         }
@@ -211,6 +216,9 @@ pub fn on_change(index: &mut OwnerIndex, prev: Option<&Value>, obj: Option<&Valu
                 }
                 Some(c) if c.kind == "DaemonSet" => {
                     work.push(Work::DaemonSet { namespace: ns.clone(), name: c.name });
+                }
+                Some(c) if c.kind == "StatefulSet" => {
+                    work.push(Work::StatefulSet { namespace: ns.clone(), name: c.name });
                 }
                 Some(c) if c.kind == "Job" => {
                     work.push(Work::Job { namespace: ns.clone(), name: c.name });
