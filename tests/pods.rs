@@ -376,6 +376,26 @@ spec:
         assert!(events.contains(reason), "{reason} in {events}");
     }
 
+    // A RuntimeDefault seccomp profile confines the container (mode 2: filter).
+    apply(
+        "confined",
+        "apiVersion: v1
+kind: Pod
+metadata: {name: confined}
+spec:
+  restartPolicy: Never
+  securityContext: {seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - {name: main, image: busybox:test, command: [cat, /proc/self/status]}
+",
+    );
+    eventually("confined completed", Duration::from_secs(30), || {
+        (phase_and_reason(&server, "confined") == "Succeeded Completed").then_some(())
+    });
+    let (_, status) = k(&["logs", "confined"]);
+    let mode = status.lines().find(|l| l.starts_with("Seccomp:")).unwrap_or_default();
+    assert_eq!(mode.split_whitespace().nth(1), Some("2"), "{status}");
+
     // Deletion honours the grace period: a PID 1 that ignores SIGTERM is killed only after
     // it; one that exits on SIGTERM goes at once.
     apply("stubborn", &pod_manifest("stubborn", "busybox:test", "exec sleep 3600", "Always"));
@@ -413,6 +433,7 @@ spec:
         "hungry",
         "counter",
         "web",
+        "confined",
         "--timeout=60s",
     ]);
     assert_eq!(code, Some(0), "{out}");

@@ -252,6 +252,84 @@ fn bind(destination: &str, source: &Path, readonly: bool) -> Value {
 
 /// The runtime spec of `container` in `pod`, its image config `image` (`config` of the image
 /// index), its cgroup path and the pod's files.
+/// Syscalls the runtime-default seccomp profile refuses (`EPERM`): what a container without
+/// `CAP_SYS_ADMIN` and friends has no business calling (module and kexec loading, mounts and
+/// namespaces, kernel keyrings, tracing other processes, clock and swap changes, BPF).
+const DENIED_SYSCALLS: &[&str] = &[
+    "acct",
+    "add_key",
+    "bpf",
+    "clock_adjtime",
+    "clock_settime",
+    "create_module",
+    "delete_module",
+    "finit_module",
+    "fsconfig",
+    "fsmount",
+    "fsopen",
+    "fspick",
+    "get_kernel_syms",
+    "get_mempolicy",
+    "init_module",
+    "ioperm",
+    "iopl",
+    "kcmp",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mbind",
+    "mount",
+    "mount_setattr",
+    "move_mount",
+    "move_pages",
+    "name_to_handle_at",
+    "nfsservctl",
+    "open_by_handle_at",
+    "open_tree",
+    "perf_event_open",
+    "pivot_root",
+    "process_vm_readv",
+    "process_vm_writev",
+    "ptrace",
+    "query_module",
+    "quotactl",
+    "reboot",
+    "request_key",
+    "set_mempolicy",
+    "setns",
+    "settimeofday",
+    "stime",
+    "swapoff",
+    "swapon",
+    "sysfs",
+    "_sysctl",
+    "umount",
+    "umount2",
+    "unshare",
+    "uselib",
+    "userfaultfd",
+    "ustat",
+    "vm86",
+    "vm86old",
+];
+
+/// The seccomp profile the pod asks for: `RuntimeDefault` (container or pod
+/// `securityContext.seccompProfile`) gives the deny-list profile; `Unconfined`, no profile or
+/// a privileged container gives none (the kubelet's default).
+pub fn seccomp(pod: &Value, container: &Value) -> Option<Value> {
+    let of = |sc: &Value| sc["seccompProfile"]["type"].as_str().map(str::to_owned);
+    let kind = of(&container["securityContext"]).or_else(|| of(&pod["spec"]["securityContext"]))?;
+    if kind != "RuntimeDefault" || container["securityContext"]["privileged"] == true {
+        return None;
+    }
+    Some(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+        "syscalls": [{"names": DENIED_SYSCALLS, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    }))
+}
+
 pub fn spec(
     pod: &Value,
     container: &Value,
@@ -317,7 +395,7 @@ pub fn spec(
     }
     let hostname =
         pod["spec"]["hostname"].as_str().or(pod["metadata"]["name"].as_str()).unwrap_or("pod");
-    json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": false,
@@ -341,7 +419,11 @@ pub fn spec(
             "maskedPaths": if privileged { vec![] } else { MASKED.to_vec() },
             "readonlyPaths": if privileged { vec![] } else { READONLY.to_vec() },
         },
-    })
+    });
+    if let Some(profile) = seccomp(pod, container) {
+        spec["linux"]["seccomp"] = profile;
+    }
+    spec
 }
 
 #[cfg(test)]
@@ -354,6 +436,22 @@ mod tests {
     fn pod() -> Value {
         json!({"metadata": {"name": "web-0", "namespace": "prod", "uid": "u1", "labels": {"app": "web"}},
                "spec": {"securityContext": {"runAsUser": 1000}, "serviceAccountName": "default"}})
+    }
+
+    #[test]
+    fn runtime_default_seccomp_comes_from_the_container_or_the_pod() {
+        let mut p = pod();
+        let c = json!({"name": "c"});
+        assert_eq!(seccomp(&p, &c), None, "unconfined by default");
+        p["spec"]["securityContext"]["seccompProfile"] = json!({"type": "RuntimeDefault"});
+        let profile = seccomp(&p, &c).unwrap();
+        assert_eq!(profile["defaultAction"], "SCMP_ACT_ALLOW");
+        assert!(profile["syscalls"][0]["names"].as_array().unwrap().iter().any(|n| n == "unshare"));
+        let own =
+            json!({"name": "c", "securityContext": {"seccompProfile": {"type": "Unconfined"}}});
+        assert_eq!(seccomp(&p, &own), None, "the container's own choice wins");
+        let privileged = json!({"name": "c", "securityContext": {"privileged": true}});
+        assert_eq!(seccomp(&p, &privileged), None);
     }
 
     #[test]
