@@ -396,6 +396,27 @@ spec:
     let mode = status.lines().find(|l| l.starts_with("Seccomp:")).unwrap_or_default();
     assert_eq!(mode.split_whitespace().nth(1), Some("2"), "{status}");
 
+    // A hostNetwork pod shares the node's network: the node's address and interfaces.
+    apply(
+        "hosted",
+        "apiVersion: v1
+kind: Pod
+metadata: {name: hosted}
+spec:
+  hostNetwork: true
+  restartPolicy: Never
+  containers:
+  - {name: main, image: busybox:test, command: [cat, /proc/net/dev]}
+",
+    );
+    eventually("hosted completed", Duration::from_secs(30), || {
+        (phase_and_reason(&server, "hosted") == "Succeeded Completed").then_some(())
+    });
+    let (_, ip) = k(&["get", "pod", "hosted", "-o", "jsonpath={.status.podIP}"]);
+    assert_eq!(ip, net.address);
+    let (_, devices) = k(&["logs", "hosted"]);
+    assert!(devices.contains("cni0:") && devices.contains("eth0:"), "{devices}");
+
     // Deletion honours the grace period: a PID 1 that ignores SIGTERM is killed only after
     // it; one that exits on SIGTERM goes at once.
     apply("stubborn", &pod_manifest("stubborn", "busybox:test", "exec sleep 3600", "Always"));
@@ -434,6 +455,7 @@ spec:
         "counter",
         "web",
         "confined",
+        "hosted",
         "--timeout=60s",
     ]);
     assert_eq!(code, Some(0), "{out}");

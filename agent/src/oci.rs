@@ -423,6 +423,13 @@ pub fn spec(
     if let Some(profile) = seccomp(pod, container) {
         spec["linux"]["seccomp"] = profile;
     }
+    if pod["spec"]["hostNetwork"] == true {
+        // The node's network and host name: no network or UTS namespace of its own.
+        spec["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "mount"}]);
+        if let Some(map) = spec.as_object_mut() {
+            map.remove("hostname");
+        }
+    }
     spec
 }
 
@@ -436,6 +443,44 @@ mod tests {
     fn pod() -> Value {
         json!({"metadata": {"name": "web-0", "namespace": "prod", "uid": "u1", "labels": {"app": "web"}},
                "spec": {"securityContext": {"runAsUser": 1000}, "serviceAccountName": "default"}})
+    }
+
+    #[test]
+    fn host_network_pods_keep_the_nodes_network_and_name() {
+        let mut p = pod();
+        p["spec"]["hostNetwork"] = json!(true);
+        let netns = PathBuf::from("/run/netns/k3rs-u1");
+        let none = |_: &str| None;
+        let paths = Paths {
+            netns: &netns,
+            etc_hosts: Path::new("/h"),
+            resolv_conf: Path::new("/r"),
+            hostname: Path::new("/n"),
+            termination_log: Path::new("/t"),
+            volume: &none,
+        };
+        let d = Downward {
+            node_name: "n".into(),
+            pod_ip: "10.99.0.10".into(),
+            host_ip: "10.99.0.10".into(),
+        };
+        let s = spec(
+            &p,
+            &json!({"name": "c"}),
+            &json!({}),
+            "/k3rs/x",
+            &paths,
+            &d,
+            &SourcedEnv::default(),
+        );
+        let kinds: Vec<&str> = s["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|n| n["type"].as_str())
+            .collect();
+        assert_eq!(kinds, ["pid", "ipc", "mount"]);
+        assert!(s.get("hostname").is_none());
     }
 
     #[test]

@@ -113,8 +113,8 @@ pub struct PodWorker {
     write_again: bool,
     /// Its place in the actor tree (restarts are its containers').
     member: Member,
-    /// The pod's address on the node's pod network.
-    pod_ip: Option<std::net::Ipv4Addr>,
+    /// The pod's address: on the node's pod network, or the node's own with `hostNetwork`.
+    pod_ip: Option<String>,
 }
 
 fn now() -> String {
@@ -302,6 +302,10 @@ impl PodWorker {
         missing
     }
 
+    fn host_network(&self) -> bool {
+        self.pod["spec"]["hostNetwork"] == true
+    }
+
     /// Read the ConfigMaps and Secrets the pod uses (again on every sandbox attempt).
     fn fetch_sources(&mut self, ctx: &mut Context<Self>) {
         self.busy = true;
@@ -323,26 +327,32 @@ impl PodWorker {
     fn setup(&mut self, ctx: &mut Context<Self>) {
         // The pod's address comes from the node's range, which the server assigns when the
         // node joins: until the bridge is up, wait.
-        let Some(network) = self.s.network.borrow().clone() else {
-            ctx.run_later(Duration::from_millis(500), |act, ctx| act.step(ctx));
-            return self.report(ctx);
-        };
-        let pod_ip = match network.allocate(&self.uid) {
-            Ok(ip) => ip,
-            Err(e) => {
-                let text = format!("Failed to create pod sandbox: {e}");
-                self.record(ctx, EventType::Warning, "FailedCreatePodSandBox", text);
-                ctx.run_later(Duration::from_secs(5), |act, ctx| act.step(ctx));
+        // A `hostNetwork` pod uses the node's network and address instead.
+        let host_network = self.host_network();
+        let network = self.s.network.borrow().clone();
+        let (network, pod_ip) = match network {
+            _ if host_network => (None, self.s.host_ip.clone()),
+            None => {
+                ctx.run_later(Duration::from_millis(500), |act, ctx| act.step(ctx));
                 return self.report(ctx);
             }
+            Some(network) => match network.allocate(&self.uid) {
+                Ok(ip) => (Some(network), ip.to_string()),
+                Err(e) => {
+                    let text = format!("Failed to create pod sandbox: {e}");
+                    self.record(ctx, EventType::Warning, "FailedCreatePodSandBox", text);
+                    ctx.run_later(Duration::from_secs(5), |act, ctx| act.step(ctx));
+                    return self.report(ctx);
+                }
+            },
         };
-        self.pod_ip = Some(pod_ip);
+        self.pod_ip = Some(pod_ip.clone());
         self.busy = true;
         let (dir, netns) = (self.dir.clone(), self.netns.clone());
         let hostname = self.pod["spec"]["hostname"].as_str().unwrap_or(&self.name).to_owned();
         let resolv =
             sandbox::resolv_conf(&self.s.cluster_dns, &self.namespace, &self.s.cluster_domain);
-        let hosts = sandbox::hosts_file(&hostname, &pod_ip.to_string());
+        let hosts = sandbox::hosts_file(&hostname, &pod_ip);
         let empty: Vec<String> = self.pod["spec"]["volumes"]
             .as_array()
             .into_iter()
@@ -355,7 +365,7 @@ impl PodWorker {
         let sources = self.sources.clone().unwrap_or_default();
         let downward = oci::Downward {
             node_name: self.s.node.clone(),
-            pod_ip: pod_ip.to_string(),
+            pod_ip: pod_ip.clone(),
             host_ip: self.s.host_ip.clone(),
         };
         let mut volume_files = Vec::new();
@@ -382,8 +392,13 @@ impl PodWorker {
         let ids: Vec<String> = self.runs.iter().map(|r| r.id(&self.uid)).collect();
         let uid = self.uid.clone();
         let work = tokio::task::spawn_blocking(move || -> Result<(), AgentError> {
-            sandbox::create_netns(&netns)?;
-            network.attach(&netns, &uid, pod_ip)?;
+            if let Some(network) = &network {
+                sandbox::create_netns(&netns)?;
+                let ip = pod_ip.parse().map_err(|_| {
+                    AgentError::Runtime(format!("pod address {pod_ip:?} is not IPv4"))
+                })?;
+                network.attach(&netns, &uid, ip)?;
+            }
             // Containers an earlier agent left running keep their sandbox as it is: their
             // volumes and files are in use.
             if ids.iter().any(|id| runtime.running(id).is_some()) {
@@ -428,7 +443,7 @@ impl PodWorker {
         let image_name = spec["image"].as_str().unwrap_or("").to_owned();
         let (images, runtime) = (self.s.images.clone(), self.s.runtime.clone());
         let (node, host_ip) = (self.s.node.clone(), self.s.host_ip.clone());
-        let pod_ip = self.pod_ip.map(|ip| ip.to_string()).unwrap_or_default();
+        let pod_ip = self.pod_ip.clone().unwrap_or_default();
         let (pod, dir) = (self.pod.clone(), self.dir.clone());
         let netns_path = std::path::PathBuf::from("/run/netns").join(&self.netns);
         let cgroup = format!("/k3rs/pod{}/{}", self.uid, name);
@@ -617,7 +632,12 @@ impl PodWorker {
             return;
         };
         let (runtime, id) = (self.s.runtime.clone(), r.id(&self.uid));
-        let netns = std::path::PathBuf::from("/run/netns").join(&self.netns);
+        let netns = if self.host_network() {
+            // The agent's own network (the probe thread is already in it).
+            std::path::PathBuf::from("/proc/self/ns/net")
+        } else {
+            std::path::PathBuf::from("/run/netns").join(&self.netns)
+        };
         let check = tokio::task::spawn_blocking(move || probe.run(&runtime, &id, &netns));
         ctx.spawn(check.into_actor(self).map(move |result, act, ctx| {
             let outcome = result.unwrap_or_else(|e| Err(e.to_string()));
@@ -681,7 +701,7 @@ impl PodWorker {
             &init,
             &main,
             &self.s.host_ip,
-            &self.pod_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            &self.pod_ip.clone().unwrap_or_default(),
             &self.start_time,
             &now(),
         );
