@@ -28,6 +28,13 @@ fn a_server_and_two_agents_are_ready_nodes_with_roles_and_versions() {
     if !require_tool("kubectl") {
         return;
     }
+    let bridge = || {
+        std::process::Command::new("ip")
+            .args(["link", "show", "cni0"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let had_bridge = bridge();
     let (server, dirs, mut agents) = common::three_nodes();
     let a2 = agents.pop().unwrap();
     // Agents reach the server through their load balancer, which keeps the server list.
@@ -148,6 +155,8 @@ fn a_server_and_two_agents_are_ready_nodes_with_roles_and_versions() {
         ]);
         (owner == "Node").then_some(())
     });
+    // Nodes that run no pods leave this machine's network alone (no bridge, no addresses).
+    assert!(had_bridge || !bridge(), "a node without pods made cni0 in the root namespace");
     a2.kill();
     eventually("agent-2's tunnel gone", Duration::from_secs(70), || {
         (tunnels() == ["agent-1", "server-0"]).then_some(())

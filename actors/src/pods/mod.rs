@@ -74,30 +74,55 @@ pub struct PodSupervisor {
     s: Rc<PodSettings>,
     workers: HashMap<String, Tracked<PodWorker>>,
     member: Member,
+    /// The node's pod network as the server assigned it; made on the node only once a pod
+    /// needs it (a node that runs no pods changes nothing in its network namespace).
+    wanted: Option<PodNetwork>,
+    making: bool,
 }
 
 impl PodSupervisor {
     /// `member`: the supervisor's place in the actor tree; its workers go under it.
     pub fn new(s: PodSettings, member: Member) -> Self {
-        PodSupervisor { s: Rc::new(s), workers: HashMap::new(), member }
+        PodSupervisor {
+            s: Rc::new(s),
+            workers: HashMap::new(),
+            member,
+            wanted: None,
+            making: false,
+        }
+    }
+
+    /// Make the wanted pod network if a pod is here to use it and it is not made yet.
+    fn network_needed(&mut self, ctx: &mut Context<Self>) {
+        let Some(wanted) = self.wanted.clone() else { return };
+        let made = self.s.network.borrow().as_ref() == Some(&wanted);
+        if !made && !self.making && !self.workers.is_empty() {
+            self.make_network(wanted, ctx);
+        }
     }
 
     /// Make the node's side of `network` (bridge, forwarding, masquerade), retrying every
     /// 5 s on failure; pods get addresses once it is made.
     fn make_network(&mut self, network: PodNetwork, ctx: &mut Context<Self>) {
+        self.making = true;
         let ready = network.clone();
         let made = tokio::task::spawn_blocking(move || network.ensure_node());
-        ctx.spawn(made.into_actor(self).map(move |result, act, ctx| match result {
-            Ok(Ok(())) => {
-                tracing::info!(actor = "PodSupervisor", node = %act.s.node, range = %ready.range, bridge = k3rs_agent::podnet::BRIDGE, "pod network ready");
-                *act.s.network.borrow_mut() = Some(ready);
+        ctx.spawn(made.into_actor(self).map(move |result, act, ctx| {
+            act.making = false;
+            match result {
+                Ok(Ok(())) => {
+                    tracing::info!(actor = "PodSupervisor", node = %act.s.node, range = %ready.range, bridge = k3rs_agent::podnet::BRIDGE, "pod network ready");
+                    *act.s.network.borrow_mut() = Some(ready);
+                    // The range may have changed meanwhile.
+                    act.network_needed(ctx);
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(actor = "PodSupervisor", node = %act.s.node, error = %e, "cannot set up the pod network; retrying in 5s");
+                    act.member.error(format!("pod network: {e}"));
+                    ctx.run_later(Duration::from_secs(5), |act, ctx| act.network_needed(ctx));
+                }
+                Err(e) => tracing::error!(actor = "PodSupervisor", error = %e, "pod network task failed"),
             }
-            Ok(Err(e)) => {
-                tracing::error!(actor = "PodSupervisor", node = %act.s.node, error = %e, "cannot set up the pod network; retrying in 5s");
-                act.member.error(format!("pod network: {e}"));
-                ctx.run_later(Duration::from_secs(5), move |act, ctx| act.make_network(ready, ctx));
-            }
-            Err(e) => tracing::error!(actor = "PodSupervisor", error = %e, "pod network task failed"),
         }));
     }
 
@@ -194,19 +219,19 @@ impl Handler<SetPodRange> for PodSupervisor {
 
     fn handle(&mut self, msg: SetPodRange, ctx: &mut Self::Context) {
         self.member.mailbox().taken();
-        let network = PodNetwork {
+        self.wanted = Some(PodNetwork {
             range: msg.range,
             cluster: msg.cluster,
             leases: self.s.leases_dir.clone(),
-        };
-        self.make_network(network, ctx);
+        });
+        self.network_needed(ctx);
     }
 }
 
 impl Handler<PodEvent> for PodSupervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: PodEvent, _: &mut Self::Context) {
+    fn handle(&mut self, msg: PodEvent, ctx: &mut Self::Context) {
         self.member.mailbox().taken();
         match msg {
             PodEvent::All(pods) => {
@@ -233,5 +258,6 @@ impl Handler<PodEvent> for PodSupervisor {
             }
         }
         self.workers.retain(|_, w| w.connected());
+        self.network_needed(ctx);
     }
 }
