@@ -68,6 +68,12 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
         k(&["get", "node", "node-0"]).1.contains(" Ready ").then_some(())
     });
 
+    // The node lists the images it holds.
+    eventually("node images", Duration::from_secs(30), || {
+        let (_, names) = k(&["get", "node", "node-0", "-o", "jsonpath={.status.images[*].names}"]);
+        names.contains("docker.io/library/busybox:test").then_some(())
+    });
+
     apply(
         "runner",
         &pod_manifest("runner", "busybox:test", "echo started; exec sleep 3600", "Always"),

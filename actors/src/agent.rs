@@ -293,6 +293,11 @@ impl NodeAgentActor {
         let lease = node::lease(&name, &self.node_uid, &micro_now());
         let (spec, facts) = (self.settings.node.clone(), self.settings.facts.clone());
         let due = self.last_report.is_none_or(|t| t.elapsed() >= REPORT);
+        let records: Vec<(Vec<String>, u64)> = k3rs_images::Store::open(&self.settings.image_store)
+            .and_then(|store| store.list())
+            .map(|list| list.into_iter().map(|i| (i.names, i.size)).collect())
+            .unwrap_or_default();
+        let images = node::images(&records);
         let servers_api = api.clone();
         ctx.spawn(
             async move { kube::apiservers(&servers_api).await }.into_actor(self).map(
@@ -305,7 +310,8 @@ impl NodeAgentActor {
         let fut = async move {
             kube::renew_lease(&api, &lease).await?;
             let stored = kube::node(&api, &name).await?.unwrap_or(Value::Null);
-            let status = node::status(&spec, &facts, &now, &stored["status"]);
+            let mut status = node::status(&spec, &facts, &now, &stored["status"]);
+            status["images"] = images;
             if due || node::status_changed(&stored["status"], &status) {
                 return kube::write_status(&api, &name, &status).await.map(|n| (Some(n), stored));
             }

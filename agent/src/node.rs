@@ -150,6 +150,20 @@ pub fn status(spec: &NodeSpec, facts: &HostFacts, now: &str, previous: &Value) -
     })
 }
 
+/// `status.images` as the kubelet lists them: each image's names and unpacked size, largest
+/// first (upstream's order), at most 50.
+pub fn images(records: &[(Vec<String>, u64)]) -> Value {
+    let mut sorted: Vec<&(Vec<String>, u64)> = records.iter().collect();
+    sorted.sort_by(|a, b| b.1.cmp(&a.1));
+    Value::Array(
+        sorted
+            .into_iter()
+            .take(50)
+            .map(|(names, size)| json!({"names": names, "sizeBytes": size}))
+            .collect(),
+    )
+}
+
 /// The four conditions the kubelet reports, all healthy.
 fn conditions(now: &str, previous: &Value) -> Vec<Value> {
     let wanted = [
@@ -220,6 +234,13 @@ pub fn lease(node: &str, node_uid: &str, renew_time: &str) -> Value {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn images_are_listed_largest_first() {
+        let listed = images(&[(vec!["a:1".into()], 10), (vec!["b:1".into(), "b:2".into()], 30)]);
+        assert_eq!(listed[0], json!({"names": ["b:1", "b:2"], "sizeBytes": 30}));
+        assert_eq!(listed[1]["sizeBytes"], 10);
+    }
+
     use super::*;
 
     fn spec() -> NodeSpec {
