@@ -154,7 +154,7 @@ pub fn status(spec: &NodeSpec, facts: &HostFacts, now: &str, previous: &Value) -
 /// first (upstream's order), at most 50.
 pub fn images(records: &[(Vec<String>, u64)]) -> Value {
     let mut sorted: Vec<&(Vec<String>, u64)> = records.iter().collect();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1));
+    sorted.sort_by_key(|r| std::cmp::Reverse(r.1));
     Value::Array(
         sorted
             .into_iter()
