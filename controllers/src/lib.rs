@@ -2,8 +2,9 @@
 //! service (`k3rs_api::service::Objects`), so every write they make is one a client could make.
 //!
 //! Owns: what each controller decides (namespace lifecycle, CRDs and the served registry,
-//! garbage collection of `ownerReferences`, Deployment -> ReplicaSet -> Pod, node lifecycle, scheduling) and the loop that feeds them work from the
-//! datastore's watch (`manager`).
+//! garbage collection of `ownerReferences`, Deployment -> ReplicaSet -> Pod, DaemonSet,
+//! StatefulSet and Job pods, node lifecycle, scheduling) and the loop that feeds them work from
+//! the datastore's watch (`manager`).
 //! Does not: know actix or HTTP (the `ControllerActor` in `k3rs-actors` runs the loop), or
 //! write to the store other than through `Objects`.
 

@@ -1,6 +1,8 @@
 //! The API paths a node's kubelet answers, reached through the node's tunnel with the kubelet
-//! protocol (`k3rs_net::kubelet`): the node proxy (`/api/v1/nodes/<node>/proxy/healthz`),
-//! `pods/log`, and an agent's actor tree. Who may ask is checked here; what the kubelet answers is relayed as it comes.
+//! protocol (`k3rs_net::kubelet`): the node proxy (`/api/v1/nodes/<node>/proxy/healthz`,
+//! whose caller is checked here), `pods/log` and an agent's actor tree (authorized by the
+//! routes before they get here), and `open`, which exec, port-forward and metrics use too.
+//! What the kubelet answers is relayed as it comes.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use k3rs_api::path::ResourcePath;

@@ -1,13 +1,13 @@
 //! The agent's kubelet service: answers the kubelet protocol (`k3rs_net::kubelet`: health,
-//! logs in `logs.rs`, exec in `exec.rs`, the actor tree) on the
-//! streams servers open through the node's tunnels. It listens on no port: the tunnel's
-//! acceptor hands each stream to it in process, so only servers holding the node's tunnel can
-//! reach it, and several agents on one machine never compete for 10250.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! logs in `logs.rs`, exec in `exec.rs`, port-forward in `portforward.rs`, usage in
+//! `stats.rs`, the actor tree) on the streams servers open through the node's tunnels. It
+//! listens on no port: the tunnel's acceptor hands each stream to it in process, so only
+//! servers holding the node's tunnel can reach it, and several agents on one machine never
+//! compete for 10250.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use k3rs_agent::runtime::Runtime;
 use k3rs_net::kubelet::{self, Reply, Request};

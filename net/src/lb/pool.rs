@@ -5,7 +5,8 @@
 //! server, failures demote it to FAILED and close its connections, and a server becoming ACTIVE
 //! closes the connections to the others. The `--server` address is kept as a STANDBY fallback
 //! when the known list leaves it out; a listed server turning PREFERRED closes the fallback's
-//! connections, so clients parked there come back. Time is passed in, so the rules are tested without waiting.
+//! connections, so clients parked there come back. Time is passed in, so the rules are tested
+//! without waiting.
 
 use std::time::{Duration, Instant};
 
