@@ -4,7 +4,9 @@
 //!
 //! Owns: DatastoreActor, ApiActor, ControllerActor; on agents NodeAgentActor, PodSupervisor
 //! with its PodWorkers, LoadBalancerActor and TunnelClient; TunnelSessions (one per agent
-//! websocket, in a TunnelRegistry) on servers; NodeRegistry and FlannelActor as they land.
+//! websocket, in a TunnelRegistry) on servers; the agent's in-process kubelet service behind its
+//! tunnels; the ActorTree every actor reports to (`/admin/actors`); NodeRegistry and
+//! FlannelActor as they land.
 //! Does not: parse configuration, build paths, or talk HTTP itself.
 
 pub mod agent;
