@@ -179,6 +179,19 @@ fn a_deployment_runs_on_three_nodes_with_pod_addresses_and_scales() {
     assert!(lowest >= 3, "available dropped to {lowest}");
     let (code, out) = server.k(&["rollout", "status", "deployment/web", "--timeout=60s"]);
     assert!(code == Some(0) && out.contains("successfully rolled out"), "{out}");
+    // And back: `rollout undo` returns to the previous template.
+    let (code, out) = server.k(&["rollout", "undo", "deployment/web"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = server.k(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    assert!(code == Some(0) && out.contains("successfully rolled out"), "{out}");
+    let (_, env) = server.k(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].env}",
+    ]);
+    assert!(!env.contains("ROUND"), "{env}");
 
     // A DaemonSet puts one pod on every node (the server's too).
     let ds = server.dir.path().join("ds.yaml");

@@ -290,6 +290,19 @@ pub async fn reconcile(
             }
         }
     };
+    // The Deployment carries its current revision, as upstream's does (`rollout undo` and
+    // `rollout history` read and patch it).
+    let current = revision(&new_rs).to_string();
+    if deploy["metadata"]["annotations"][REVISION].as_str() != Some(current.as_str()) {
+        let result = objects
+            .update_with(d_def, Some(namespace), name, Sub::Main, false, |existing| {
+                let mut w = existing.clone();
+                w["metadata"]["annotations"][REVISION] = json!(current);
+                Ok((w, false))
+            })
+            .await;
+        unless_gone(result)?;
+    }
     let mut changed = !all.iter().any(|rs| rs["metadata"]["uid"] == new_rs["metadata"]["uid"]);
     if !paused {
         let new_name = new_rs["metadata"]["name"].as_str().unwrap_or("").to_owned();
