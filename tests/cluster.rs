@@ -97,6 +97,19 @@ fn a_deployment_runs_on_three_nodes_with_pod_addresses_and_scales() {
             (r.len() == 3).then_some(r)
         });
 
+    // A CronJob made now runs at the next minute; it is checked at the end.
+    let (code, out) = server.k(&[
+        "create",
+        "cronjob",
+        "tick",
+        "--image=busybox:test",
+        "--schedule=* * * * *",
+        "--",
+        "echo",
+        "tick",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+
     let (code, out) = server.k(&[
         "create",
         "deployment",
@@ -272,4 +285,18 @@ spec:
     assert_eq!(server.k(&["logs", "job/once"]), (Some(0), "job-done".to_owned()));
     let (_, row) = server.k(&["get", "job", "once", "--no-headers"]);
     assert!(row.contains("1/1"), "{row}");
+
+    // The CronJob ran on schedule: a Job of its own completed, and it says when.
+    let job = eventually("the cronjob's first job complete", Duration::from_secs(90), || {
+        let path = r#"{range .items[?(@.metadata.ownerReferences[0].kind=="CronJob")]}{.metadata.name} {.status.succeeded}{"\n"}{end}"#;
+        let (_, out) = server.k(&["get", "jobs", "-o", &format!("jsonpath={path}")]);
+        out.lines()
+            .find(|l| l.ends_with(" 1"))
+            .map(|l| l.split(' ').next().unwrap_or_default().to_owned())
+    });
+    assert!(job.starts_with("tick-"), "{job}");
+    assert_eq!(server.k(&["logs", &format!("job/{job}")]), (Some(0), "tick".to_owned()));
+    let (_, last) =
+        server.k(&["get", "cronjob", "tick", "-o", "jsonpath={.status.lastScheduleTime}"]);
+    assert!(last.ends_with(":00Z"), "{last}");
 }

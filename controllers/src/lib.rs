@@ -9,6 +9,8 @@
 //! write to the store other than through `Objects`.
 
 pub mod crd;
+pub mod cron;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod events;

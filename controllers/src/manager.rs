@@ -13,7 +13,9 @@ use k3rs_store::{Datastore, EventKind, KeyRange, ListRequest, StoreError, WatchI
 use tokio::time::Instant;
 
 use crate::work::{OwnerIndex, Work, on_change};
-use crate::{crd, daemonset, deployment, gc, job, namespace, replicaset, scheduler, statefulset};
+use crate::{
+    crd, cronjob, daemonset, deployment, gc, job, namespace, replicaset, scheduler, statefulset,
+};
 
 /// Where every API object lives.
 const OBJECTS_PREFIX: &str = "/registry/";
@@ -154,6 +156,7 @@ async fn reconcile(
         Work::DaemonSet { namespace, name } => daemonset::reconcile(objects, namespace, name).await,
         Work::AllDaemonSets => daemonset::reconcile_all(objects).await,
         Work::Job { namespace, name } => job::reconcile(objects, namespace, name).await,
+        Work::CronJob { namespace, name } => cronjob::reconcile(objects, namespace, name).await,
         Work::StatefulSet { namespace, name } => {
             statefulset::reconcile(objects, namespace, name).await
         }

@@ -46,6 +46,8 @@ pub enum Work {
     DaemonSet { namespace: String, name: String },
     /// Nodes changed: every DaemonSet.
     AllDaemonSets,
+    /// A CronJob: its Jobs on schedule, and status.
+    CronJob { namespace: String, name: String },
     /// A StatefulSet: its ordered pods, and status.
     StatefulSet { namespace: String, name: String },
     /// A Job: its pods until completion, and status.
@@ -207,7 +209,13 @@ pub fn on_change(index: &mut OwnerIndex, prev: Option<&Value>, obj: Option<&Valu
             work.push(Work::StatefulSet { namespace: ns, name: r.name.clone() });
         }
         ("batch/v1", "Job") => {
-            work.push(Work::Job { namespace: ns, name: r.name.clone() });
+            work.push(Work::Job { namespace: ns.clone(), name: r.name.clone() });
+            if let Some(c) = controller_of(current).filter(|c| c.kind == "CronJob") {
+                work.push(Work::CronJob { namespace: ns, name: c.name });
+            }
+        }
+        ("batch/v1", "CronJob") => {
+            work.push(Work::CronJob { namespace: ns, name: r.name.clone() });
         }
         ("v1", "Pod") => {
             match controller_of(current) {

@@ -42,7 +42,7 @@ impl Drop for DeletePods {
             let _ = c.output();
         };
         // Workloads first (their pods left alone), or they would make new pods.
-        let workloads = "deployments,replicasets,daemonsets,statefulsets,jobs";
+        let workloads = "cronjobs,deployments,replicasets,daemonsets,statefulsets,jobs";
         kubectl(&["delete", workloads, "--all", "--cascade=orphan"]);
         kubectl(&["delete", "pods", "--all", "--grace-period=1", "--timeout=60s"]);
     }
