@@ -170,6 +170,34 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
     }
     let _ = forward.kill();
     let _ = forward.wait();
+    // attach: the container's output from now on.
+    apply(
+        "talker",
+        &pod_manifest(
+            "talker",
+            "busybox:test",
+            "while true; do echo hello; sleep 0.2; done",
+            "Always",
+        ),
+    );
+    eventually("talker running", Duration::from_secs(30), || {
+        k(&["get", "pod", "talker", "--no-headers"]).1.contains("Running").then_some(())
+    });
+    let mut attach = server.kubectl_command(&["attach", "talker"]);
+    attach.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut attach = attach.spawn().unwrap();
+    let mut heard = std::io::BufReader::new(attach.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = std::io::BufRead::read_line(&mut heard, &mut first);
+        let _ = tx.send(first);
+    });
+    let first = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
+    let _ = attach.kill();
+    let _ = attach.wait();
+    assert!(first.contains("hello"), "{first:?}");
+
     // With a terminal (kubectl's own from `script`): the shell sees a tty and its exit code
     // comes back.
     let kubectl = format!(
@@ -462,6 +490,7 @@ spec:
         "web",
         "confined",
         "hosted",
+        "talker",
         "--timeout=60s",
     ]);
     assert_eq!(code, Some(0), "{out}");

@@ -285,27 +285,58 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<(Vec<u8>, u64), AgentE
     Ok((out, offset))
 }
 
+/// The whole lines appended since `offset` (a line still being written is left for later),
+/// and the offset after them.
+fn lines_from(path: &Path, offset: u64) -> Result<(Vec<Vec<u8>>, u64), AgentError> {
+    let mut file = File::open(path).map_err(io(path))?;
+    file.seek(SeekFrom::Start(offset)).map_err(io(path))?;
+    let mut reader = BufReader::new(file);
+    let (mut lines, mut offset) = (Vec::new(), offset);
+    loop {
+        let mut line = Vec::new();
+        let n = reader.read_until(b'\n', &mut line).map_err(io(path))?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        offset += n as u64;
+        lines.push(line);
+    }
+    Ok((lines, offset))
+}
+
 /// Reads what was appended since `offset`: the rendered text and the new offset.
 pub fn read_from(
     path: &Path,
     offset: u64,
     options: &ReadOptions,
 ) -> Result<(Vec<u8>, u64), AgentError> {
-    let mut file = File::open(path).map_err(io(path))?;
-    file.seek(SeekFrom::Start(offset)).map_err(io(path))?;
-    let mut reader = BufReader::new(file);
-    let (mut out, mut offset) = (Vec::new(), offset);
-    let (mut line, mut continuing) = (Vec::new(), false);
-    loop {
-        line.clear();
-        let n = reader.read_until(b'\n', &mut line).map_err(io(path))?;
-        if n == 0 || line.last() != Some(&b'\n') {
-            break;
-        }
-        offset += n as u64;
-        render(&line, options, &mut continuing, &mut out);
+    let (lines, offset) = lines_from(path, offset)?;
+    let (mut out, mut continuing) = (Vec::new(), false);
+    for line in &lines {
+        render(line, options, &mut continuing, &mut out);
     }
     Ok((out, offset))
+}
+
+/// Output of one stream.
+pub type Piece = (Stream, Vec<u8>);
+
+/// The output appended since `offset`, as `(stream, bytes)` pieces in order (a whole line
+/// ends with its newline), and the new offset: what `kubectl attach` shows.
+pub fn output_from(path: &Path, offset: u64) -> Result<(Vec<Piece>, u64), AgentError> {
+    let (lines, offset) = lines_from(path, offset)?;
+    let pieces = lines
+        .iter()
+        .filter_map(|line| parse(&line[..line.len() - 1]))
+        .map(|entry| {
+            let mut bytes = entry.content.to_vec();
+            if !entry.partial {
+                bytes.push(b'\n');
+            }
+            (entry.stream, bytes)
+        })
+        .collect();
+    Ok((pieces, offset))
 }
 
 /// The index of the first line of the last `n` whole lines (a partial line belongs to the
@@ -412,6 +443,9 @@ mod tests {
         let (more, end) = read_from(&path, offset, &ReadOptions::default()).unwrap();
         assert_eq!(more, b"more\n");
         assert!(end > offset);
+        let (pieces, again) = output_from(&path, offset).unwrap();
+        assert_eq!(pieces, [(Stream::Stderr, b"more\n".to_vec())]);
+        assert_eq!(again, end);
     }
 
     #[test]

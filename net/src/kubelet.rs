@@ -35,6 +35,9 @@ pub enum Request {
     PortForward(PodRef),
     /// Resource usage: the reply is followed by one [`Stats`] message.
     Stats,
+    /// Attach to a running container's output (its `command` is empty): channel frames as for
+    /// `Exec`, the container's new stdout and stderr until it ends, then the status.
+    Attach(ExecRequest),
 }
 
 /// CPU and memory in use.

@@ -1,4 +1,4 @@
-//! `pods/exec`: Kubernetes' remote command protocol over a websocket (`v5.channel.k8s.io`,
+//! `pods/exec` and `pods/attach`: Kubernetes' remote command protocol over a websocket (`v5.channel.k8s.io`,
 //! also `v4`), relayed to the node's kubelet through its tunnel. Each websocket message is a
 //! channel byte and its payload; the kubelet protocol carries the same channels as frames, so
 //! the relay only reframes. The kubelet's refusals arrive before the upgrade and are answered
@@ -39,7 +39,8 @@ pub async fn pod_exec(
             "exec needs a websocket upgrade with one of the subprotocols {PROTOCOLS:?}"
         )));
     };
-    let stream = match start(state, req, path).await {
+    let attach = path.subresource == Some("attach");
+    let stream = match start(state, req, path, attach).await {
         Ok(s) => s,
         Err(status) => return respond::status(status),
     };
@@ -57,6 +58,7 @@ async fn start(
     state: &ApiState,
     req: &HttpRequest,
     path: &ResourcePath<'_>,
+    attach: bool,
 ) -> Result<Stream, Status> {
     let PodContainer { pod, container, node } = pod_container(state, req, path)?;
     let name = path.name.unwrap_or_default();
@@ -73,7 +75,8 @@ async fn start(
         tty: flag("tty"),
     };
     let target = Target { resource: "nodes", group: "", name: &node };
-    open(state, target, Request::Exec(request)).await
+    let request = if attach { Request::Attach(request) } else { Request::Exec(request) };
+    open(state, target, request).await
 }
 
 /// Websocket messages to kubelet frames and back, until the kubelet ends the stream (after

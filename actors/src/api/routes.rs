@@ -122,14 +122,18 @@ async fn fallback(
                 .to_owned(),
         ));
     }
-    if (path.group, path.resource, path.subresource) == ("", "pods", Some("exec")) {
+    if path.group.is_empty()
+        && path.resource == "pods"
+        && matches!(path.subresource, Some("exec" | "attach"))
+    {
         if req.method() == Method::GET {
             return super::exec::pod_exec(&state, &req, &path, payload).await;
         }
         // kubectl falls back to SPDY (POST) when the websocket is refused; only websockets
         // are served.
         return respond::status(Status::bad_request(
-            "exec over SPDY is not supported; use a websocket (v5.channel.k8s.io)".to_owned(),
+            "exec and attach over SPDY are not supported; use a websocket (v5.channel.k8s.io)"
+                .to_owned(),
         ));
     }
     let started = std::time::Instant::now();

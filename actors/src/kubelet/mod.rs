@@ -17,6 +17,7 @@ use tracing::{Instrument, debug, info_span};
 
 use crate::tree::ActorTree;
 
+mod attach;
 mod exec;
 mod logs;
 mod portforward;
@@ -65,6 +66,7 @@ impl KubeletService {
                 Request::Exec(request) => exec::exec(&self.runtime, &mut io, request).await,
                 Request::PortForward(pod) => portforward::port_forward(&mut io, pod).await,
                 Request::Stats => stats::stats(&self.sampler, &mut io).await,
+                Request::Attach(request) => attach::attach(&self.logs_dir, &mut io, request).await,
             };
             if let Err(e) = result {
                 debug!(error = %e, "kubelet stream ended early");
