@@ -410,6 +410,34 @@ spec:
         assert!(events.contains(reason), "{reason} in {events}");
     }
 
+    // The container's stdout blocks when full (the agent's non-blocking read end is a separate
+    // open file, so its O_NONBLOCK is not the container's).
+    let (_, uid) = k(&["get", "pod", "runner", "-o", "jsonpath={.metadata.uid}"]);
+    let pid_file =
+        server.dir.path().join(format!("data/agent/pods/{uid}/containers/main/bundle/init.pid"));
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let info = std::fs::read_to_string(format!("/proc/{}/fdinfo/1", pid.trim())).unwrap();
+    let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).unwrap_or_default();
+    let flags = u32::from_str_radix(flags.trim(), 8).unwrap();
+    assert_eq!(flags & 0o4000, 0, "stdout of the container is non-blocking: {info}");
+
+    // A burst of output larger than a pipe holds: the container blocks while the agent
+    // catches up, and every line arrives.
+    apply(
+        "chatty",
+        &pod_manifest(
+            "chatty",
+            "busybox:test",
+            "i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done",
+            "Never",
+        ),
+    );
+    eventually("chatty completed", Duration::from_secs(60), || {
+        (phase_and_reason(&server, "chatty") == "Succeeded Completed").then_some(())
+    });
+    assert_eq!(k(&["logs", "chatty", "--tail=1"]), (Some(0), "line-19999".to_owned()));
+    assert_eq!(k(&["logs", "chatty"]).1.lines().count(), 20000);
+
     // A RuntimeDefault seccomp profile confines the container (mode 2: filter).
     apply(
         "confined",
@@ -491,6 +519,7 @@ spec:
         "confined",
         "hosted",
         "talker",
+        "chatty",
         "--timeout=60s",
     ]);
     assert_eq!(code, Some(0), "{out}");

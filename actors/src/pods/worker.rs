@@ -520,11 +520,14 @@ impl PodWorker {
             let stdio = readers(&cdir).ok_or_else(|| {
                 ("CreateContainerError".to_owned(), "cannot make the output pipes".to_owned())
             })?;
-            let (out, err) = (stdio.0.try_clone(), stdio.1.try_clone());
-            let (Ok(out), Ok(err)) = (out, err) else {
+            // The container's ends are opened on their own (not cloned from ours): the pump
+            // makes its ends non-blocking, and that flag belongs to an open file, so a
+            // shared one would make the container's writes fail when the pipe is full.
+            let open = |n: &str| logpump::open_fifo(&cdir.join(n));
+            let (Ok(out), Ok(err)) = (open("stdout.fifo"), open("stderr.fifo")) else {
                 return Err((
                     "CreateContainerError".to_owned(),
-                    "cannot share the output pipes".to_owned(),
+                    "cannot open the output pipes".to_owned(),
                 ));
             };
             let pid = runtime
