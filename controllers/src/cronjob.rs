@@ -6,15 +6,14 @@
 
 use k3rs_api::Status;
 use k3rs_api::delete::DeleteOptions;
-use k3rs_api::selector::Selectors;
 use k3rs_api::service::Objects;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::cron::Schedule;
 use crate::manager::{Outcome, unless_gone};
-use crate::owned::write_status;
-use crate::work::{controller_of, terminating};
+use crate::owned::{controlled, write_status};
+use crate::work::terminating;
 
 fn parse_time(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
@@ -111,9 +110,7 @@ pub async fn reconcile(
         return Ok(Outcome::Done);
     }
     let uid = cj["metadata"]["uid"].as_str().unwrap_or("");
-    let (jobs, _) = objects.list(job_def, Some(namespace), &Selectors::default())?;
-    let jobs: Vec<Value> =
-        jobs.into_iter().filter(|j| controller_of(j).is_some_and(|c| c.uid == uid)).collect();
+    let jobs = controlled(&objects, job_def, namespace, uid)?;
     // Background propagation (the default): a deleted Job's pods go after it.
     let background = DeleteOptions::default();
     for old in expired(&cj, &jobs) {
@@ -163,10 +160,8 @@ pub async fn reconcile(
         }
         status["lastScheduleTime"] = json!(stamp(due));
     }
-    let (jobs, _) = objects.list(job_def, Some(namespace), &Selectors::default())?;
-    let mine: Vec<&Value> =
-        jobs.iter().filter(|j| controller_of(j).is_some_and(|c| c.uid == uid)).collect();
-    let refs: Vec<Value> = mine
+    let jobs = controlled(&objects, job_def, namespace, uid)?;
+    let refs: Vec<Value> = jobs
         .iter()
         .filter(|j| finished(j).is_none() && !terminating(j))
         .map(|j| {
@@ -181,7 +176,7 @@ pub async fn reconcile(
     } else {
         status["active"] = json!(refs);
     }
-    if let Some(last) = mine
+    if let Some(last) = jobs
         .iter()
         .filter(|j| finished(j) == Some(true))
         .filter_map(|j| j["status"]["completionTime"].as_str())

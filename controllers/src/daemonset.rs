@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 
 use crate::deployment::template_hash;
 use crate::manager::{Outcome, unless_gone};
-use crate::owned::{Controller, write_status};
+use crate::owned::{Controller, controlled, write_status};
 use crate::replicaset::{is_active, is_ready};
-use crate::work::{controller_of, terminating};
+use crate::work::terminating;
 
 /// The label naming the template revision a daemon pod was made from.
 pub const HASH_LABEL: &str = "controller-revision-hash";
@@ -180,11 +180,7 @@ pub async fn reconcile(
     let hash = template_hash(&ds["spec"]["template"]);
     let (nodes, _) = objects.list(node_def, None, &Selectors::default())?;
     let owned = || -> Result<Vec<Value>, Status> {
-        let (pods, _) = objects.list(pod_def, Some(namespace), &Selectors::default())?;
-        Ok(pods
-            .into_iter()
-            .filter(|p| controller_of(p).is_some_and(|c| c.uid == uid) && is_active(p))
-            .collect())
+        Ok(controlled(&objects, pod_def, namespace, uid)?.into_iter().filter(is_active).collect())
     };
     let pods = owned()?;
     let todo = plan(&ds, &nodes, &pods, &hash);

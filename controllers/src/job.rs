@@ -4,15 +4,14 @@
 
 use k3rs_api::Status;
 use k3rs_api::event::{EventSpec, EventType};
-use k3rs_api::selector::Selectors;
 use k3rs_api::service::Objects;
 use serde_json::{Value, json};
 
 use crate::events;
 use crate::manager::{Outcome, unless_gone};
-use crate::owned::{Controller, write_status};
+use crate::owned::{Controller, controlled, write_status};
 use crate::replicaset::is_ready;
-use crate::work::{controller_of, terminating};
+use crate::work::terminating;
 
 /// A new pod for `job`, labelled as upstream labels job pods.
 pub fn pod_for(job: &Value) -> Value {
@@ -179,9 +178,7 @@ pub async fn reconcile(
         return Ok(Outcome::Done);
     }
     let uid = job["metadata"]["uid"].as_str().unwrap_or("");
-    let (pods, _) = objects.list(pod_def, Some(namespace), &Selectors::default())?;
-    let pods: Vec<Value> =
-        pods.into_iter().filter(|p| controller_of(p).is_some_and(|c| c.uid == uid)).collect();
+    let pods = controlled(&objects, pod_def, namespace, uid)?;
     let now = k3rs_api::objects::timestamp(time::OffsetDateTime::now_utc());
     let todo = plan(&job, &pods, &now);
     let event = |kind, reason, message| EventSpec {

@@ -5,12 +5,14 @@ use k3rs_api::Status;
 use k3rs_api::delete::DeleteOptions;
 use k3rs_api::event::{EventSpec, EventType};
 use k3rs_api::registry::ResourceDef;
+use k3rs_api::selector::Selectors;
 use k3rs_api::service::Objects;
 use k3rs_api::subresource::{self, Sub};
 use serde_json::Value;
 
 use crate::events;
 use crate::manager::unless_gone;
+use crate::work::controller_of;
 
 /// Who acts, for events (`replicaset-controller`, ...).
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +72,17 @@ impl Controller<'_> {
         }
         Ok(())
     }
+}
+
+/// The objects of `def` in `namespace` whose controller is the owner with `uid`.
+pub fn controlled(
+    objects: &Objects<'_>,
+    def: &ResourceDef,
+    namespace: &str,
+    uid: &str,
+) -> Result<Vec<Value>, Status> {
+    let (all, _) = objects.list(def, Some(namespace), &Selectors::default())?;
+    Ok(all.into_iter().filter(|o| controller_of(o).is_some_and(|c| c.uid == uid)).collect())
 }
 
 /// Writes `status` as the status of `def` `namespace/name` (gone meanwhile is fine).

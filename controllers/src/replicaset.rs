@@ -2,13 +2,12 @@
 //! ReplicaSet, and reports their counts in its status.
 
 use k3rs_api::Status;
-use k3rs_api::selector::Selectors;
 use k3rs_api::service::Objects;
 use serde_json::{Value, json};
 
 use crate::manager::{Outcome, unless_gone};
-use crate::owned::{Controller, write_status};
-use crate::work::{controller_of, terminating};
+use crate::owned::{Controller, controlled, write_status};
+use crate::work::terminating;
 
 /// Pods created per pass, as upstream's slow-start burst keeps a bad template from flooding.
 const MAX_CREATES_PER_PASS: usize = 500;
@@ -108,11 +107,7 @@ pub async fn reconcile(
     };
     let uid = rs["metadata"]["uid"].as_str().unwrap_or("");
     let owned_pods = || -> Result<Vec<Value>, Status> {
-        let (pods, _) = objects.list(pod_def, Some(namespace), &Selectors::default())?;
-        Ok(pods
-            .into_iter()
-            .filter(|p| controller_of(p).is_some_and(|c| c.uid == uid) && is_active(p))
-            .collect())
+        Ok(controlled(&objects, pod_def, namespace, uid)?.into_iter().filter(is_active).collect())
     };
     let mut owned = owned_pods()?;
     let want = if terminating(&rs) {

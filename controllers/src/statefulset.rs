@@ -4,15 +4,14 @@
 //! rollout status sts` reads it. Persistent volume claims are not made (no volume support).
 
 use k3rs_api::Status;
-use k3rs_api::selector::Selectors;
 use k3rs_api::service::Objects;
 use serde_json::{Value, json};
 
 use crate::deployment::template_hash;
 use crate::manager::{Outcome, unless_gone};
-use crate::owned::{Controller, write_status};
+use crate::owned::{Controller, controlled, write_status};
 use crate::replicaset::is_ready;
-use crate::work::{controller_of, terminating};
+use crate::work::terminating;
 
 pub const HASH_LABEL: &str = "controller-revision-hash";
 
@@ -161,10 +160,7 @@ pub async fn reconcile(
         return Ok(Outcome::Done);
     }
     let uid = sts["metadata"]["uid"].as_str().unwrap_or("");
-    let owned = || -> Result<Vec<Value>, Status> {
-        let (pods, _) = objects.list(pod_def, Some(namespace), &Selectors::default())?;
-        Ok(pods.into_iter().filter(|p| controller_of(p).is_some_and(|c| c.uid == uid)).collect())
-    };
+    let owned = || controlled(&objects, pod_def, namespace, uid);
     let pods = owned()?;
     let acting = Controller { component: "statefulset-controller", owner: &sts };
     let changed = match step(&sts, &pods) {

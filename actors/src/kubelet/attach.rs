@@ -4,17 +4,14 @@
 //! run with it closed.
 
 use std::path::Path;
-use std::time::Duration;
 
 use k3rs_agent::logs::{self, Stream};
 use k3rs_api::podlog::{ExecEnd, exec_status};
 use k3rs_net::kubelet::{self, ExecRequest, ProtocolError, Reply, channel};
 use tokio::io::{AsyncWriteExt, DuplexStream};
 
+use super::logs::Tail;
 use super::refuse;
-
-/// How often the log is checked for more.
-const POLL: Duration = Duration::from_millis(100);
 
 pub(super) async fn attach(
     logs_dir: &Path,
@@ -39,13 +36,11 @@ pub(super) async fn attach(
         return refuse(io, 400, "cannot attach to a container that has ended".to_owned()).await;
     }
     // From the end: attach shows what comes next.
-    let mut offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     kubelet::write_message(io, &Reply::Ok).await?;
     kubelet::write_frame(io, channel::STDOUT, &[]).await?;
-    loop {
-        let ended = done.exists() || !dir.exists();
-        let (pieces, next) = logs::output_from(&path, offset).unwrap_or((Vec::new(), offset));
-        offset = next;
+    let mut tail = Tail { dir, start, path, offset };
+    while let Some(pieces) = tail.next(logs::output_from).await {
         for (stream, bytes) in pieces {
             let ch = match stream {
                 Stream::Stderr if req.stderr && !req.tty => channel::STDERR,
@@ -54,10 +49,6 @@ pub(super) async fn attach(
             };
             kubelet::write_frame(io, ch, &bytes).await?;
         }
-        if ended {
-            break;
-        }
-        tokio::time::sleep(POLL).await;
     }
     let status = exec_status(&[], &ExecEnd::Exited(0)).to_string();
     kubelet::write_frame(io, channel::ERROR, status.as_bytes()).await?;

@@ -1,6 +1,6 @@
 //! `Request::Logs`: a container's CRI log file read as `kubectl logs` asks, and followed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k3rs_agent::logs::{self, ReadOptions};
@@ -58,7 +58,7 @@ pub(super) async fn logs(
         let (path, options) = (path.clone(), options.clone());
         tokio::task::spawn_blocking(move || logs::read(&path, &options)).await
     };
-    let (text, mut offset) = match read {
+    let (text, offset) = match read {
         Ok(Ok(found)) => found,
         Ok(Err(e)) => return refuse(io, 500, e.to_string()).await,
         Err(e) => return refuse(io, 500, e.to_string()).await,
@@ -70,24 +70,50 @@ pub(super) async fn logs(
     if !req.follow || req.previous {
         return Ok(());
     }
-    // Follow: poll the file (a quarter second apart) until the container ends, a newer
-    // start begins, or the reader goes away.
+    // Follow until the container ends, a newer start begins, or the reader goes away.
     let options = ReadOptions { tail_lines: None, limit_bytes: None, ..options };
-    let done = logs::done_marker(&dir, start);
-    while left > 0 {
-        let finished = done.exists() || logs::starts(&dir).last().is_some_and(|s| *s > start);
-        let (more, next) = logs::read_from(&path, offset, &options).unwrap_or((Vec::new(), offset));
-        offset = next;
-        if !more.is_empty() {
-            let n = more.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            io.write_all(&more[..n]).await?;
-            io.flush().await?;
-            left -= n as u64;
-        }
-        if finished || !dir.exists() {
-            break;
-        }
-        tokio::time::sleep(FOLLOW_POLL).await;
+    let mut tail = Tail { dir, start, path, offset };
+    while left > 0
+        && let Some(more) = tail.next(|path, at| logs::read_from(path, at, &options)).await
+    {
+        let n = more.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        io.write_all(&more[..n]).await?;
+        io.flush().await?;
+        left -= n as u64;
     }
     Ok(())
+}
+
+/// A start's log followed from an offset: what `logs -f` and `attach` read.
+pub(super) struct Tail {
+    pub dir: PathBuf,
+    pub start: u32,
+    pub path: PathBuf,
+    pub offset: u64,
+}
+
+impl Tail {
+    /// The next non-empty piece `read` finds after the offset, looking again every
+    /// `FOLLOW_POLL` (the pump gives no signal); `None` once the start has ended (its
+    /// container stopped, a newer start began, or the pod's logs are gone) and all is read.
+    pub async fn next<T>(
+        &mut self,
+        read: impl Fn(&Path, u64) -> Result<(Vec<T>, u64), k3rs_agent::AgentError>,
+    ) -> Option<Vec<T>> {
+        let done = logs::done_marker(&self.dir, self.start);
+        loop {
+            let ended = done.exists()
+                || !self.dir.exists()
+                || logs::starts(&self.dir).last().is_some_and(|s| *s > self.start);
+            let (more, next) = read(&self.path, self.offset).unwrap_or((Vec::new(), self.offset));
+            self.offset = next;
+            if !more.is_empty() {
+                return Some(more);
+            }
+            if ended {
+                return None;
+            }
+            tokio::time::sleep(FOLLOW_POLL).await;
+        }
+    }
 }
