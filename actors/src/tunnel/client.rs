@@ -202,6 +202,9 @@ async fn run(config: TunnelClientConfig, status: watch::Sender<TunnelStatus>, me
                 status.send_modify(|s| s.last_error = Some(text));
             }
         }
+        // Capped exponential back-off with no deadline: a node keeps reconnecting to its
+        // server for as long as the agent runs (K3s's agent does the same); the actor's stop
+        // ends the loop.
         tokio::time::sleep(config.backoff.delay(failures)).await;
     }
 }
