@@ -16,10 +16,11 @@ use common::netlab::Lab;
 use common::pods::{DeletePods, busybox_archive, can_run_pods};
 use common::{Agent, Server, eventually};
 
-/// `name node ip phase` of each pod.
+/// `name node ip phase` of each pod of the `web` Deployment (the CronJob's pods may come and
+/// go at any minute).
 fn pods(server: &Server) -> Vec<(String, String, String, String)> {
     let path = r#"{range .items[*]}{.metadata.name} {.spec.nodeName} {.status.podIP} {.status.phase}{"\n"}{end}"#;
-    let (_, out) = server.k(&["get", "pods", "-o", &format!("jsonpath={path}")]);
+    let (_, out) = server.k(&["get", "pods", "-l", "app=web", "-o", &format!("jsonpath={path}")]);
     out.lines()
         .map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
