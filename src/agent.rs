@@ -58,6 +58,9 @@ pub fn settings(
         agent_dir: data_dir.agent_dir(),
         runtime: node.runtime.clone(),
         image_store: data_dir.image_store_dir(),
+        registries: k3rs_images::registry::Registries::load(&node.private_registry)
+            .context("reading the private registry configuration")?,
+        default_registry_endpoint: !node.disable_default_registry_endpoint,
         facts,
         exit_on_fatal: !is_server,
     })

@@ -1,8 +1,11 @@
 //! End to end: pods run on a node with real runc containers from an air-gap image (busybox,
 //! built from the host's static busybox): a Deployment's pod comes up Running and Ready, a
 //! failing container goes into CrashLoopBackOff, a one-shot pod completes, a missing image is
-//! reported, and deleting pods stops their containers and removes their sandboxes.
-//! Needs root, runc, busybox-static and iproute2 (installed by scripts/test.sh).
+//! reported, and deleting pods stops their containers and removes their sandboxes. Images are
+//! pulled from real registries (Debian's docker-registry on the node's loopback, filled by
+//! skopeo) through mirrors, rewrites, registries.yaml credentials and pull secrets.
+//! Needs root, runc, busybox-static, iproute2, docker-registry and skopeo (installed by
+//! scripts/test.sh).
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,6 +15,7 @@ use std::time::Duration;
 
 use common::netlab::{Lab, NodeNet};
 use common::pods::{DeletePods, busybox_archive, can_run_pods};
+use common::registry::{HTPASSWD, Registry, can_run_registry};
 use common::{Server, eventually};
 
 fn phase_and_reason(server: &Server, pod: &str) -> String {
@@ -30,6 +34,14 @@ fn node_with_busybox(net: &NodeNet, dir: tempfile::TempDir) -> Server {
     let args =
         ["--node-name", "node-0", "--node-ip", &net.address, "--node-password-file", &password];
     Server::start_in_netns(net, dir, &args)
+}
+
+/// `kubectl apply` the manifest `yaml` (written to `<name>.yaml` in the server's directory).
+fn apply_yaml(server: &Server, name: &str, yaml: &str) {
+    let file = server.dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&file, yaml).unwrap();
+    let (code, out) = server.k(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
 }
 
 fn pod_manifest(name: &str, image: &str, command: &str, restart: &str) -> String {
@@ -58,12 +70,7 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
     let server = node_with_busybox(&net, tempfile::tempdir().unwrap());
     let _cleanup = DeletePods::of(&server);
     let k = |args: &[&str]| server.k(args);
-    let apply = |name: &str, yaml: &str| {
-        let file = server.dir.path().join(format!("{name}.yaml"));
-        std::fs::write(&file, yaml).unwrap();
-        let (code, out) = k(&["apply", "-f", file.to_str().unwrap()]);
-        assert_eq!(code, Some(0), "{out}");
-    };
+    let apply = |name: &str, yaml: &str| apply_yaml(&server, name, yaml);
     eventually("node-0 ready", Duration::from_secs(30), || {
         k(&["get", "node", "node-0"]).1.contains(" Ready ").then_some(())
     });
@@ -80,7 +87,9 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
     );
     apply("crasher", &pod_manifest("crasher", "busybox:test", "echo failing; exit 3", "Always"));
     apply("oneshot", &pod_manifest("oneshot", "busybox:test", "echo done", "Never"));
-    apply("ghost", &pod_manifest("ghost", "missing:1", "true", "Always"));
+    let ghost = pod_manifest("ghost", "missing:1", "true", "Always")
+        .replace("    image:", "    imagePullPolicy: Never\n    image:");
+    apply("ghost", &ghost);
 
     eventually("runner running and ready", Duration::from_secs(30), || {
         let (_, out) = k(&["get", "pod", "runner", "--no-headers"]);
@@ -503,6 +512,46 @@ spec:
     ]);
     assert!(killing.contains("Stopping container main"), "{killing}");
 
+    // preStop hooks run before SIGTERM: one writes into a host directory, one fails.
+    let marks = server.dir.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    let hooked = format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: hooked}}
+spec:
+  terminationGracePeriodSeconds: 10
+  volumes: [{{name: marks, hostPath: {{path: {}}}}}]
+  containers:
+  - name: main
+    image: busybox:test
+    command: [sh, -c, 'trap \"exit 0\" TERM; sleep 3600 & wait']
+    volumeMounts: [{{name: marks, mountPath: /marks}}]
+    lifecycle: {{preStop: {{exec: {{command: [sh, -c, 'echo stopping > /marks/prestop']}}}}}}
+  - name: broken
+    image: busybox:test
+    command: [sh, -c, 'trap \"exit 0\" TERM; sleep 3600 & wait']
+    lifecycle: {{preStop: {{exec: {{command: [sh, -c, 'exit 7']}}}}}}
+",
+        marks.display()
+    );
+    apply("hooked", &hooked);
+    eventually("hooked running", Duration::from_secs(30), || {
+        k(&["get", "pod", "hooked", "--no-headers"]).1.contains("2/2").then_some(())
+    });
+    let (code, out) = k(&["delete", "pod", "hooked", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(std::fs::read_to_string(marks.join("prestop")).unwrap(), "stopping\n");
+    let (_, failed) = k(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=hooked,reason=FailedPreStopHook",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(failed.contains("container broken"), "{failed}");
+
     let (code, out) = k(&[
         "delete",
         "pod",
@@ -568,4 +617,144 @@ fn running_containers_survive_an_agent_restart_and_are_adopted() {
     eventually("more ticks", Duration::from_secs(10), || (ticks(&server) > before).then_some(()));
     let cri = server.dir.path().join(format!("data/agent/logs/default_keeper_{uid}/main/0.log"));
     assert!(std::fs::read_to_string(cri).unwrap().lines().all(|l| l.ends_with(" stdout F tick")));
+}
+
+/// The events of `pod`, as `reason: message` lines.
+fn events_of(server: &Server, pod: &str) -> String {
+    let selector = format!("involvedObject.name={pod}");
+    let path = "{range .items[*]}{.reason}: {.message}{\"\\n\"}{end}";
+    server.k(&["get", "events", "--field-selector", &selector, "-o", &format!("jsonpath={path}")]).1
+}
+
+#[test]
+fn images_are_pulled_from_registries_through_mirrors_rewrites_and_credentials() {
+    if !can_run_pods() || !can_run_registry() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let net = lab.node();
+    let dir = tempfile::tempdir().unwrap();
+    // Three registries on the node's loopback: open, with credentials in registries.yaml,
+    // and with credentials only a pull secret has.
+    let open = Registry::start(&net.netns, dir.path(), 5000, None);
+    let private = Registry::start(&net.netns, dir.path(), 5001, Some(HTPASSWD));
+    let secret_only = Registry::start(&net.netns, dir.path(), 5002, Some(HTPASSWD));
+    let archive = dir.path().join("busybox.tar");
+    std::fs::write(&archive, busybox_archive()).unwrap();
+    open.push(&archive, "mirrored/busybox:pulled", None);
+    private.push(&archive, "team/busybox:1", Some("puller:s3cret"));
+    secret_only.push(&archive, "team/busybox:2", Some("puller:s3cret"));
+    // docker.io is mirrored by the open registry, its `library/` repositories renamed.
+    let registries = dir.path().join("registries.yaml");
+    std::fs::write(
+        &registries,
+        "mirrors:
+  docker.io:
+    endpoint: [\"http://127.0.0.1:5000\"]
+    rewrite:
+      \"^library/(.*)\": \"mirrored/$1\"
+configs:
+  \"127.0.0.1:5001\":
+    auth: {username: puller, password: s3cret}
+",
+    )
+    .unwrap();
+    let password = dir.path().join("node/password");
+    let args = [
+        "--node-name",
+        "node-0",
+        "--node-ip",
+        &net.address,
+        "--node-password-file",
+        password.to_str().unwrap(),
+        "--private-registry",
+        registries.to_str().unwrap(),
+        "--disable-default-registry-endpoint",
+    ];
+    let server = Server::start_in_netns(&net, dir, &args);
+    let _cleanup = DeletePods::of(&server);
+    let k = |args: &[&str]| server.k(args);
+    let apply = |name: &str, yaml: &str| apply_yaml(&server, name, yaml);
+    let (code, out) = k(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        "--docker-server=127.0.0.1:5002",
+        "--docker-username=puller",
+        "--docker-password=s3cret",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let sleeper = "trap \"exit 0\" TERM; sleep 3600 & wait";
+    apply("mirrored", &pod_manifest("mirrored", "busybox:pulled", sleeper, "Always"));
+    apply("private", &pod_manifest("private", "127.0.0.1:5001/team/busybox:1", sleeper, "Always"));
+    let with_secret = pod_manifest("secret", "127.0.0.1:5002/team/busybox:2", sleeper, "Always")
+        + "  imagePullSecrets: [{name: regcred}]\n";
+    apply("secret", &with_secret);
+    // `Always` asks the registry even once the pod above has pulled the image to the node.
+    let nosecret = pod_manifest("nosecret", "127.0.0.1:5002/team/busybox:2", sleeper, "Always")
+        .replace("    image:", "    imagePullPolicy: Always\n    image:");
+    apply("nosecret", &nosecret);
+    apply("missing", &pod_manifest("missing", "127.0.0.1:5000/nosuch:1", sleeper, "Always"));
+
+    for pod in ["mirrored", "private", "secret"] {
+        eventually(&format!("{pod} running"), Duration::from_secs(60), || {
+            (phase_and_reason(&server, pod) == "Running").then_some(())
+        });
+    }
+    let events = events_of(&server, "mirrored");
+    assert!(events.contains("Pulling: Pulling image \"busybox:pulled\""), "{events}");
+    assert!(
+        events.contains("Pulled: Successfully pulled image \"busybox:pulled\" in "),
+        "{events}"
+    );
+    // The node lists the pulled images under their names and digests.
+    for name in ["docker.io/library/busybox:pulled", "docker.io/library/busybox@sha256:"] {
+        eventually(&format!("node lists {name}"), Duration::from_secs(30), || {
+            let (_, images) =
+                k(&["get", "node", "node-0", "-o", "jsonpath={.status.images[*].names}"]);
+            images.contains(name).then_some(())
+        });
+    }
+
+    // Without credentials the registry refuses; a missing image is not found: both back off.
+    for (pod, words) in [("nosecret", "401 Unauthorized"), ("missing", "not found")] {
+        // ErrImagePull shows for a moment, then ImagePullBackOff until the next try.
+        eventually(&format!("{pod} backs off"), Duration::from_secs(30), || {
+            (phase_and_reason(&server, pod) == "Pending ImagePullBackOff").then_some(())
+        });
+        let events = events_of(&server, pod);
+        assert!(events.contains("Failed: Failed to pull image"), "{events}");
+        assert!(events.contains(words), "{events}");
+        assert!(events.contains("Failed: Error: ErrImagePull"), "{events}");
+        assert!(events.contains("BackOff: Back-off pulling image"), "{events}");
+        let (_, get) = k(&["get", "pod", pod, "--no-headers"]);
+        assert!(get.contains("ErrImagePull") || get.contains("ImagePullBackOff"), "{get}");
+    }
+    let (_, message) = k(&[
+        "get",
+        "pod",
+        "missing",
+        "-o",
+        "jsonpath={.status.containerStatuses[0].state.waiting.message}",
+    ]);
+    assert!(message.contains("127.0.0.1:5000/nosuch:1: not found"), "{message}");
+
+    // `Never` does not pull; `Always` asks the registry again even when the image is here.
+    let never = pod_manifest("never", "127.0.0.1:5001/team/busybox:9", sleeper, "Always")
+        .replace("    image:", "    imagePullPolicy: Never\n    image:");
+    apply("never", &never);
+    eventually("never is not pulled", Duration::from_secs(30), || {
+        (phase_and_reason(&server, "never") == "Pending ErrImageNeverPull").then_some(())
+    });
+    let always = pod_manifest("always", "busybox:pulled", sleeper, "Always")
+        .replace("    image:", "    imagePullPolicy: Always\n    image:");
+    apply("always", &always);
+    eventually("always running", Duration::from_secs(60), || {
+        (phase_and_reason(&server, "always") == "Running").then_some(())
+    });
+    assert!(events_of(&server, "always").contains("Pulling: Pulling image"));
+    let (code, out) = k(&["delete", "pods", "--all", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{out}");
+    drop((open, private, secret_only));
 }

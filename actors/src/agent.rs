@@ -37,6 +37,10 @@ pub struct AgentSettings {
     pub runtime: PathBuf,
     /// The node's image store.
     pub image_store: PathBuf,
+    /// `registries.yaml`, read at start.
+    pub registries: k3rs_images::registry::Registries,
+    /// Pull from a registry's own endpoint after its mirrors.
+    pub default_registry_endpoint: bool,
     pub facts: HostFacts,
     /// Stop the actor system when the agent cannot go on (a standalone `k3rs agent`).
     pub exit_on_fatal: bool,
@@ -264,6 +268,11 @@ impl NodeAgentActor {
             logs_dir: dir.join("logs"),
             leases_dir: dir.join("pod-ips"),
             network: std::cell::RefCell::new(None),
+            puller: k3rs_agent::pull::Puller {
+                registries: self.settings.registries.clone(),
+                store: images.clone(),
+                default_endpoint: self.settings.default_registry_endpoint,
+            },
             images,
             cluster_dns: text("clusterDNS", "10.43.0.10"),
             cluster_domain: text("clusterDomain", "cluster.local"),

@@ -205,8 +205,19 @@ pub fn status_changed(stored: &Value, wanted: &Value) -> bool {
                 }
             }
         }
-        if let Some(m) = s.as_object_mut() {
-            m.remove("images");
+        // Images count by their names (a pulled or imported image is news; sizes are not).
+        if let Some(m) = s.as_object_mut()
+            && let Some(images) = m.remove("images")
+        {
+            let mut names: Vec<String> = images
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|i| i["names"].as_array().cloned().unwrap_or_default())
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect();
+            names.sort();
+            m.insert("images".into(), json!(names));
         }
         s
     };
@@ -305,6 +316,14 @@ mod tests {
         assert!(status_changed(&unknown, &later));
         let again = status(&spec(), &facts(), "t3", &unknown);
         assert_eq!(again["conditions"][3]["lastTransitionTime"], "t3");
+        // A new image is news; the same images in another order are not.
+        let (mut a, mut b) = (later.clone(), later.clone());
+        a["images"] = images(&[(vec!["x:1".into()], 5), (vec!["y:1".into()], 9)]);
+        b["images"] =
+            json!([{"names": ["x:1"], "sizeBytes": 5}, {"names": ["y:1"], "sizeBytes": 9}]);
+        assert!(!status_changed(&a, &b));
+        b["images"] = images(&[(vec!["x:1".into()], 5)]);
+        assert!(status_changed(&a, &b));
     }
 
     #[test]

@@ -17,7 +17,14 @@ use crate::runtime::Runtime;
 pub enum Action {
     Exec(Vec<String>),
     Tcp(u16),
-    Http { port: u16, path: String, scheme: String, headers: Vec<(String, String)> },
+    Http {
+        port: u16,
+        path: String,
+        scheme: String,
+        headers: Vec<(String, String)>,
+    },
+    /// A lifecycle hook's `sleep`: wait, then succeed.
+    Sleep(Duration),
 }
 
 /// A probe of a container.
@@ -60,28 +67,7 @@ impl Probe {
                 .filter(|n| *n > 0)
                 .unwrap_or(default)
         };
-        let action = if let Some(cmd) = spec["exec"]["command"].as_array() {
-            Action::Exec(cmd.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
-        } else if spec.get("tcpSocket").is_some() {
-            Action::Tcp(port(&spec["tcpSocket"]["port"], container)?)
-        } else if spec.get("httpGet").is_some() {
-            let h = &spec["httpGet"];
-            Action::Http {
-                port: port(&h["port"], container)?,
-                path: h["path"].as_str().filter(|p| !p.is_empty()).unwrap_or("/").to_owned(),
-                scheme: h["scheme"].as_str().unwrap_or("HTTP").to_owned(),
-                headers: h["httpHeaders"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|x| {
-                        Some((x["name"].as_str()?.to_owned(), x["value"].as_str()?.to_owned()))
-                    })
-                    .collect(),
-            }
-        } else {
-            return None;
-        };
+        let action = action(spec, container)?;
         Some(Probe {
             action,
             initial_delay: secs("initialDelaySeconds", 0),
@@ -92,11 +78,33 @@ impl Probe {
         })
     }
 
+    /// A lifecycle hook (`preStop`, `postStart`: exec, httpGet, tcpSocket or sleep) as a
+    /// probe run once within `timeout`.
+    pub fn hook(handler: &Value, container: &Value, timeout: Duration) -> Option<Self> {
+        let action = match handler["sleep"]["seconds"].as_u64() {
+            Some(secs) => Action::Sleep(Duration::from_secs(secs)),
+            None => action(handler, container)?,
+        };
+        Some(Probe {
+            action,
+            initial_delay: Duration::ZERO,
+            period: timeout,
+            timeout: timeout.max(Duration::from_secs(1)),
+            success_threshold: 1,
+            failure_threshold: 1,
+        })
+    }
+
     /// Run the probe once against container `id` in the network namespace `netns`; `Err`
     /// says why it failed, in the words of the kubelet's `Unhealthy` events.
     pub fn run(&self, runtime: &Runtime, id: &str, netns: &Path) -> Result<(), String> {
         match &self.action {
             Action::Exec(cmd) => runtime.exec(id, cmd, self.timeout),
+            Action::Sleep(d) => {
+                // The hook's own action is to wait (bounded by the hook's time).
+                std::thread::sleep((*d).min(self.timeout));
+                Ok(())
+            }
             Action::Tcp(port) => in_netns(netns, *port, self.timeout, None),
             Action::Http { port, path, scheme, headers } => {
                 if scheme.eq_ignore_ascii_case("HTTPS") {
@@ -106,6 +114,32 @@ impl Probe {
             }
         }
     }
+}
+
+/// How `spec` (a probe or a hook handler) checks: exec, tcpSocket or httpGet.
+fn action(spec: &Value, container: &Value) -> Option<Action> {
+    Some(if let Some(cmd) = spec["exec"]["command"].as_array() {
+        Action::Exec(cmd.iter().filter_map(|c| c.as_str().map(str::to_owned)).collect())
+    } else if spec.get("tcpSocket").is_some() {
+        Action::Tcp(port(&spec["tcpSocket"]["port"], container)?)
+    } else if spec.get("httpGet").is_some() {
+        let h = &spec["httpGet"];
+        Action::Http {
+            port: port(&h["port"], container)?,
+            path: h["path"].as_str().filter(|p| !p.is_empty()).unwrap_or("/").to_owned(),
+            scheme: h["scheme"].as_str().unwrap_or("HTTP").to_owned(),
+            headers: h["httpHeaders"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| {
+                    Some((x["name"].as_str()?.to_owned(), x["value"].as_str()?.to_owned()))
+                })
+                .collect(),
+        }
+    } else {
+        return None;
+    })
 }
 
 /// Connect to the pod's port from inside its network namespace (a thread of its own joins

@@ -228,6 +228,9 @@ pub struct NodeArgs {
     /// Private registry configuration file
     #[arg(long, default_value = "/etc/rancher/k3rs/registries.yaml", value_name = "FILE")]
     pub private_registry: PathBuf,
+    /// Disable the fallback to a registry's own endpoint when a mirror is configured for it
+    #[arg(long)]
+    pub disable_default_registry_endpoint: bool,
     /// OCI runtime binary (runc, crun, youki), found on PATH unless a path is given
     #[arg(long, default_value = "runc", value_name = "PATH")]
     pub runtime: PathBuf,

@@ -245,7 +245,7 @@ fn host_arch() -> &'static str {
 
 /// An OCI layout: `index.json` names manifests (or nested indexes, of which this platform's
 /// manifest is taken); each manifest names a config and layer blobs.
-fn oci(archive: &Path, staging: &Path) -> Result<Vec<StagedImage>, ImageError> {
+pub(crate) fn oci(archive: &Path, staging: &Path) -> Result<Vec<StagedImage>, ImageError> {
     let (_, index) = read_json(archive, &staging.join("index.json"), "index.json")?;
     let mut images = Vec::new();
     for desc in index["manifests"].as_array().into_iter().flatten() {

@@ -6,7 +6,9 @@
 //! Owns: reading and verifying archives (`archive`: every blob against its digest, every layer
 //! against its config's diff ID), unpacking layers with overlayfs whiteouts (`layer`), image
 //! names (`reference`), and the store's files (`store`, `index`).
-//! Does not: pull from registries, run containers, or know about actors.
+//! Registries: the pull protocol's logic (`registry`: endpoints from `registries.yaml`,
+//! authentication, manifests); a pull's blobs are imported as an OCI layout.
+//! Does not: speak HTTP (the agent does), run containers, or know about actors.
 //! Invariant: an import either completes or leaves the store as it was; nothing unverified is
 //! ever visible in it.
 
@@ -14,6 +16,7 @@ pub mod archive;
 pub mod index;
 pub mod layer;
 pub mod reference;
+pub mod registry;
 pub mod store;
 pub mod testing;
 
@@ -37,6 +40,8 @@ pub enum ImageError {
     Json { archive: PathBuf, what: String, source: serde_json::Error },
     #[error("{}: {reason}", archive.display())]
     Invalid { archive: PathBuf, reason: InvalidReason },
+    #[error("{}: {reason}", path.display())]
+    Registries { path: PathBuf, reason: String },
     #[error("the image store index {} is damaged", .0.display())]
     Index(PathBuf, #[source] serde_json::Error),
 }

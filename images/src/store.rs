@@ -17,8 +17,15 @@ pub struct Store {
     root: PathBuf,
 }
 
-/// Removes a staging directory however the import ends.
-struct Staging(PathBuf);
+/// A staging directory, removed however the import or pull ends.
+#[derive(Debug)]
+pub struct Staging(PathBuf);
+
+impl Staging {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
 
 impl Drop for Staging {
     fn drop(&mut self) {
@@ -76,9 +83,8 @@ impl Store {
             .collect()
     }
 
-    /// Import the archive at `path`; returns the images it holds, as stored.
-    pub fn import(&self, path: &Path) -> Result<Vec<ImageRecord>, ImageError> {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
+    /// Take the store's lock until the returned file is dropped: imports are serialised.
+    fn lock(&self) -> Result<std::fs::File, ImageError> {
         let lock_path = self.root.join("lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)
@@ -88,12 +94,60 @@ impl Store {
             .map_err(io(&lock_path))?;
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| ImageError::Io { path: lock_path.clone(), source: e.into() })?;
+        Ok(lock)
+    }
+
+    /// A new, empty staging directory under the store's `tmp/`.
+    pub fn staging(&self, what: &str) -> Result<Staging, ImageError> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
         let unique =
-            format!("import-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+            format!("{what}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
         let staging = Staging(self.root.join("tmp").join(unique));
+        std::fs::create_dir_all(&staging.0).map_err(io(&staging.0))?;
+        Ok(staging)
+    }
+
+    /// Import the archive at `path`; returns the images it holds, as stored.
+    pub fn import(&self, path: &Path) -> Result<Vec<ImageRecord>, ImageError> {
+        let _lock = self.lock()?;
+        let staging = self.staging("import")?;
         let extract = staging.0.join("archive");
         std::fs::create_dir_all(&extract).map_err(io(&extract))?;
         let images = stage(path, &extract)?;
+        self.commit(images, &staging, path)
+    }
+
+    /// Import the OCI layout a pull wrote into `staging` (`oci-layout`, `index.json`,
+    /// `blobs/sha256/`), verified as an archive's would be; `source` names it in errors.
+    pub fn import_layout(
+        &self,
+        staging: &Staging,
+        source: &Path,
+    ) -> Result<Vec<ImageRecord>, ImageError> {
+        let _lock = self.lock()?;
+        let images = crate::archive::oci(source, &staging.0)?;
+        self.commit(images, staging, source)
+    }
+
+    /// Add `names` to the image `id` (they leave any other image); false if there is none.
+    pub fn tag(&self, id: &str, names: &[String]) -> Result<bool, ImageError> {
+        let _lock = self.lock()?;
+        let mut index = Index::read(&self.index_path())?;
+        let Some(record) = index.images.iter().find(|i| i.id == id).cloned() else {
+            return Ok(false);
+        };
+        index.add(ImageRecord { names: names.to_vec(), ..record });
+        index.write(&self.index_path())?;
+        Ok(true)
+    }
+
+    /// Unpack the staged images' new layers, move them into place, then write the index.
+    fn commit(
+        &self,
+        images: Vec<StagedImage>,
+        staging: &Staging,
+        path: &Path,
+    ) -> Result<Vec<ImageRecord>, ImageError> {
         let mut new_layers = Vec::new();
         for image in &images {
             for l in &image.layers {
@@ -118,7 +172,7 @@ impl Store {
             index.add(r.clone());
         }
         index.write(&self.index_path())?;
-        tracing::info!(archive = %path.display(), images = records.len(), "imported images");
+        tracing::info!(source = %path.display(), images = records.len(), "imported images");
         Ok(records)
     }
 

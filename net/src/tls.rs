@@ -72,10 +72,30 @@ pub fn server_config(
 
 /// A client's TLS trusting only `ca_pem`, with an optional client certificate.
 pub fn client_config(ca_pem: &str, identity: Option<(&str, &str)>) -> Result<rustls::ClientConfig> {
+    client_with_roots(roots(ca_pem, "server CA")?, identity)
+}
+
+/// A client's TLS for an outside service (a registry): the certificates of `cas_pem` that
+/// parse (a system bundle may hold some that do not), possibly none, and an optional client
+/// certificate.
+pub fn public_client_config(
+    cas_pem: &str,
+    identity: Option<(&str, &str)>,
+) -> Result<rustls::ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    let parsed = CertificateDer::pem_slice_iter(cas_pem.as_bytes()).filter_map(|c| c.ok());
+    roots.add_parsable_certificates(parsed);
+    client_with_roots(roots, identity)
+}
+
+fn client_with_roots(
+    roots: RootCertStore,
+    identity: Option<(&str, &str)>,
+) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots(ca_pem, "server CA")?);
+        .with_root_certificates(roots);
     let mut config = match identity {
         Some((cert_pem, key_pem)) => builder.with_client_auth_cert(
             certs(cert_pem, "client certificate")?,

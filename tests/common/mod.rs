@@ -12,8 +12,26 @@ use std::time::Duration;
 
 pub mod netlab;
 pub mod pods;
+pub mod registry;
 
 pub const K3RS: &str = env!("CARGO_BIN_EXE_k3rs");
+
+/// Unless a test gives its own `--private-registry`: a registries.yaml in `dir` sending every
+/// pull to a closed port on loopback, with the registries' own endpoints disabled, so no test
+/// ever reaches for a registry outside this machine.
+pub fn no_outside_registries(dir: &Path, extra: &[&str]) -> Vec<String> {
+    if extra.contains(&"--private-registry") {
+        return Vec::new();
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join("no-outside-registries.yaml");
+    std::fs::write(&file, "mirrors:\n  \"*\":\n    endpoint: [\"http://127.0.0.1:9\"]\n").unwrap();
+    vec![
+        "--private-registry".into(),
+        file.display().to_string(),
+        "--disable-default-registry-endpoint".into(),
+    ]
+}
 
 /// Whether `tool` is on PATH. When it is not: under `CI=true` the test fails with a clear
 /// message; elsewhere it prints why it is skipped and returns false.
@@ -90,6 +108,7 @@ impl Server {
             .args(["--https-listen-port", &port.to_string(), "--write-kubeconfig"])
             .arg(&kubeconfig)
             .args(if agent { &[][..] } else { &["--disable-agent"][..] })
+            .args(no_outside_registries(dir.path(), extra))
             .args(extra)
             .env("RUST_LOG", "info")
             .env_remove("K3RS_TOKEN")
@@ -205,6 +224,7 @@ impl Agent {
             .args(["--lb-server-port", &lb_port.to_string()])
             .arg("--node-password-file")
             .arg(dir.join("node/password"))
+            .args(no_outside_registries(dir, &[]))
             .env("RUST_LOG", "info")
             .env_remove("K3RS_TOKEN")
             .env_remove("K3RS_URL")

@@ -95,16 +95,20 @@ pub fn command_in(netns: Option<&str>, program: &str) -> Command {
 
 /// A TCP connection to `127.0.0.1:port` inside `netns`, made from a thread that joins it.
 pub fn connect_in(netns: &str, port: u16) -> std::net::TcpStream {
+    try_connect_in(netns, port).unwrap()
+}
+
+/// As `connect_in`, or the connection's error.
+pub fn try_connect_in(netns: &str, port: u16) -> std::io::Result<std::net::TcpStream> {
     use std::os::fd::AsFd;
     let path = format!("/run/netns/{netns}");
     std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap();
+        let file = std::fs::File::open(&path)?;
         rustix::thread::move_into_link_name_space(
             file.as_fd(),
             Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .unwrap();
-        std::net::TcpStream::connect(("127.0.0.1", port)).unwrap()
+        )?;
+        std::net::TcpStream::connect(("127.0.0.1", port))
     })
     .join()
     .unwrap()

@@ -36,6 +36,8 @@ pub struct PodSettings {
     /// `<data-dir>/agent/logs`: container logs in the CRI format.
     pub logs_dir: PathBuf,
     pub images: k3rs_images::Store,
+    /// Pulls missing images from registries into `images`.
+    pub puller: k3rs_agent::pull::Puller,
     pub cluster_dns: String,
     pub cluster_domain: String,
     pub host_ip: String,

@@ -21,6 +21,9 @@ use crate::tree::{ActorState, Member};
 use logpump::LogPump;
 use std::fs::File;
 
+/// How long a failed pull shows `ErrImagePull` before `ImagePullBackOff`.
+const BACKOFF_SHOWN: Duration = Duration::from_secs(2);
+
 /// A newer version of the pod.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -57,6 +60,12 @@ struct Run {
     started: bool,
     /// Its output into its log file while it runs.
     pump: Option<LogPump>,
+    /// Its image is in the store (found, or pulled) for this pod.
+    image_ready: bool,
+    /// Failed pulls in a row: the back-off before the next.
+    pull_failures: u32,
+    /// Pulled for this start: its `Pulled` event is said.
+    just_pulled: bool,
 }
 
 /// Which probe.
@@ -100,7 +109,8 @@ pub struct PodWorker {
     sandbox_ready: bool,
     /// The ConfigMaps and Secrets the pod uses, read before its sandbox is made.
     sources: Option<k3rs_agent::volumes::Sources>,
-    /// Waiting for images to appear in the store; how many times they were missing.
+    /// Waiting for an image: a pull, a pull's back-off, or a `Never` image to be imported;
+    /// how many times a `Never` image was missing.
     image_hold: bool,
     image_checks: u32,
     busy: bool,
@@ -166,6 +176,9 @@ impl PodWorker {
                     probes: Vec::new(),
                     started: true,
                     pump: None,
+                    image_ready: false,
+                    pull_failures: 0,
+                    just_pulled: false,
                 });
             }
         }
@@ -264,42 +277,126 @@ impl PodWorker {
         self.report(ctx);
     }
 
-    /// Mark the containers whose image is not in the store (`ErrImageNeverPull`, as the
-    /// kubelet says when it may not pull) and look again later; true if any is missing.
+    /// Make sure every container's image is in the store, by its pull policy: a missing
+    /// `Never` image is `ErrImageNeverPull` (looked for again later, as it may be imported);
+    /// others are pulled one at a time (`Pulling`, `Pulled`; a failure is `ErrImagePull`,
+    /// then `ImagePullBackOff` until the back-off ends). True while any is not ready.
     fn hold_for_images(&mut self, ctx: &mut Context<Self>) -> bool {
-        let mut missing = false;
-        let mut events = Vec::new();
-        for r in &mut self.runs {
-            let image = r.spec["image"].as_str().unwrap_or("").to_owned();
-            if matches!(self.s.images.find(&image), Ok(Some(_))) {
-                continue;
+        use k3rs_agent::pull::{self, ImageAction};
+        let Some(slot) = self.runs.iter().position(|r| !r.image_ready) else { return false };
+        let r = &mut self.runs[slot];
+        let image = r.spec["image"].as_str().unwrap_or("").to_owned();
+        let present = matches!(self.s.images.find(&image), Ok(Some(_)));
+        match pull::action(&r.spec, present) {
+            ImageAction::Present => {
+                r.image_ready = true;
+                self.hold_for_images(ctx)
             }
-            missing = true;
-            let message =
-                format!("Container image \"{image}\" is not present with pull policy of Never");
-            if !matches!(&r.status.state, State::Waiting { reason, .. } if reason == "ErrImageNeverPull")
-            {
-                let name = r.spec["name"].as_str().unwrap_or("c").to_owned();
-                r.status.state = State::waiting("ErrImageNeverPull", &message);
+            ImageAction::NeverPull => {
+                let message =
+                    format!("Container image \"{image}\" is not present with pull policy of Never");
+                if !matches!(&r.status.state, State::Waiting { reason, .. } if reason == "ErrImageNeverPull")
+                {
+                    r.status.state = State::waiting("ErrImageNeverPull", &message);
+                    self.record(ctx, EventType::Warning, "ErrImageNeverPull", message);
+                }
+                self.image_hold = true;
+                let delay = podstatus::backoff(self.image_checks.min(10));
+                self.image_checks += 1;
+                ctx.run_later(delay, |act, ctx| {
+                    act.image_hold = false;
+                    act.step(ctx);
+                });
+                true
+            }
+            ImageAction::Pull => {
+                self.pull(ctx, slot, image);
+                true
+            }
+        }
+    }
+
+    /// Pull container `slot`'s image with the pod's pull secrets.
+    fn pull(&mut self, ctx: &mut Context<Self>, slot: usize, image: String) {
+        self.image_hold = true;
+        self.record(ctx, EventType::Normal, "Pulling", format!("Pulling image \"{image}\""));
+        let (api, puller) = (self.s.api.clone(), self.s.puller.clone());
+        let names: Vec<String> = self.pod["spec"]["imagePullSecrets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["name"].as_str().map(str::to_owned))
+            .collect();
+        let namespace = self.namespace.clone();
+        let started = std::time::Instant::now();
+        let wanted = image.clone();
+        let work = async move {
+            let mut secrets = Vec::new();
+            let mut missing = Vec::new();
+            for name in names {
+                match kube::get(&api, &format!("/api/v1/namespaces/{namespace}/secrets/{name}"))
+                    .await
+                {
+                    Ok(Some(secret)) => secrets.push(secret),
+                    _ => missing.push(name),
+                }
+            }
+            let docs = k3rs_agent::pull::secret_documents(&secrets);
+            (missing, puller.pull(&wanted, &docs).await)
+        };
+        ctx.spawn(work.into_actor(self).map(move |(missing, result), act, ctx| {
+            if !missing.is_empty() {
                 let text = format!(
-                    "Container image \"{image}\" is not present in the node's image store (import it with k3rs images import); container {name}"
+                    "Unable to retrieve some image pull secrets ({}); attempting to pull the image may not succeed.",
+                    missing.join(", ")
                 );
-                events.push(text);
+                act.record(ctx, EventType::Warning, "FailedToRetrieveImagePullSecret", text);
             }
-        }
-        for text in events {
-            self.record(ctx, EventType::Warning, "ErrImageNeverPull", text);
-        }
-        if missing {
-            self.image_hold = true;
-            let delay = podstatus::backoff(self.image_checks.min(10));
-            self.image_checks += 1;
-            ctx.run_later(delay, |act, ctx| {
-                act.image_hold = false;
-                act.step(ctx);
-            });
-        }
-        missing
+            let took = started.elapsed().as_secs_f64();
+            match result {
+                Ok(pulled) => {
+                    let r = &mut act.runs[slot];
+                    r.image_ready = true;
+                    r.just_pulled = true;
+                    r.pull_failures = 0;
+                    r.status.state = State::waiting("ContainerCreating", "");
+                    let text = format!(
+                        "Successfully pulled image \"{image}\" in {took:.3}s ({took:.3}s including waiting). Image size: {} bytes.",
+                        pulled.size
+                    );
+                    act.record(ctx, EventType::Normal, "Pulled", text);
+                    act.image_hold = false;
+                    act.step(ctx);
+                }
+                Err(e) => {
+                    let message = e.kubelet_text();
+                    tracing::warn!(actor = "PodWorker", pod = %act.name, image = %image, error = %message, "pull failed");
+                    let r = &mut act.runs[slot];
+                    r.status.state = State::waiting("ErrImagePull", &message);
+                    let delay = podstatus::backoff(r.pull_failures);
+                    r.pull_failures += 1;
+                    act.record(ctx, EventType::Warning, "Failed", format!("Failed to pull image \"{image}\": {message}"));
+                    act.record(ctx, EventType::Warning, "Failed", "Error: ErrImagePull".into());
+                    act.report(ctx);
+                    // The next look finds the back-off running: ImagePullBackOff until it ends.
+                    ctx.run_later(BACKOFF_SHOWN, move |act, ctx| {
+                        if act.terminating {
+                            return;
+                        }
+                        let text = format!("Back-off pulling image \"{image}\"");
+                        let waiting = format!("{text}: ErrImagePull: {message}");
+                        act.runs[slot].status.state = State::waiting("ImagePullBackOff", &waiting);
+                        act.record(ctx, EventType::Normal, "BackOff", text);
+                        act.record(ctx, EventType::Warning, "Failed", "Error: ImagePullBackOff".into());
+                        act.report(ctx);
+                    });
+                    ctx.run_later(delay, |act, ctx| {
+                        act.image_hold = false;
+                        act.step(ctx);
+                    });
+                }
+            }
+        }));
     }
 
     fn host_network(&self) -> bool {
@@ -474,7 +571,7 @@ impl PodWorker {
                 .map_err(|e| ("ErrImagePull".to_owned(), e.to_string()))?
                 .ok_or_else(|| {
                     ("ErrImageNeverPull".to_owned(), format!(
-                        "Container image \"{image_name}\" is not present in the node's image store and registry pulls are not available"
+                        "Container image \"{image_name}\" is no longer in the node's image store"
                     ))
                 })?;
             // The pump's ends of the container's output FIFOs, opened before it starts so
@@ -572,7 +669,10 @@ impl PodWorker {
                     if adopted {
                         tracing::info!(actor = "PodWorker", pod = %act.name, container = %container, pid, "adopted a running container");
                     } else {
-                        act.record(ctx, EventType::Normal, "Pulled", format!("Container image \"{image}\" already present on machine"));
+                        // Right after a pull the pull's own `Pulled` event has said it.
+                        if !std::mem::take(&mut r.just_pulled) {
+                            act.record(ctx, EventType::Normal, "Pulled", format!("Container image \"{image}\" already present on machine"));
+                        }
                         act.record(ctx, EventType::Normal, "Created", format!("Created container {container}"));
                         act.record(ctx, EventType::Normal, "Started", format!("Started container {container}"));
                     }
@@ -768,20 +868,56 @@ impl PodWorker {
                 .as_u64()
                 .or(self.pod["spec"]["terminationGracePeriodSeconds"].as_u64())
                 .unwrap_or(30);
-            let (rt, ids) = (self.s.runtime.clone(), running.clone());
-            drop(tokio::task::spawn_blocking(move || {
-                for id in &ids {
-                    let _ = rt.kill(id, "TERM");
-                }
-            }));
-            let (rt, ids) = (self.s.runtime.clone(), running);
-            ctx.run_later(Duration::from_secs(grace), move |_, _| {
-                drop(tokio::task::spawn_blocking(move || {
-                    for id in &ids {
-                        let _ = rt.kill(id, "KILL");
-                    }
-                }));
+            // Each container: its preStop hook (within the grace period), then SIGTERM; all
+            // at once. SIGKILL when the grace period is over, or 2 s after hooks that used it
+            // all up (the kubelet's minimum).
+            let netns_path = std::path::PathBuf::from("/run/netns").join(&self.netns);
+            let hooks: Vec<(String, String, Option<Probe>)> = self
+                .runs
+                .iter()
+                .filter(|r| r.running)
+                .map(|r| {
+                    let hook = Probe::hook(
+                        &r.spec["lifecycle"]["preStop"],
+                        &r.spec,
+                        Duration::from_secs(grace),
+                    );
+                    (r.id(&self.uid), r.spec["name"].as_str().unwrap_or("c").to_owned(), hook)
+                })
+                .collect();
+            let rt = self.s.runtime.clone();
+            let started = std::time::Instant::now();
+            let stopping = tokio::task::spawn_blocking(move || {
+                let threads: Vec<_> = hooks
+                    .into_iter()
+                    .map(|(id, name, hook)| {
+                        let (rt, netns) = (rt.clone(), netns_path.clone());
+                        std::thread::spawn(move || {
+                            let failed =
+                                hook.and_then(|h| h.run(&rt, &id, &netns).err()).map(|e| (name, e));
+                            let _ = rt.kill(&id, "TERM");
+                            failed
+                        })
+                    })
+                    .collect();
+                threads.into_iter().filter_map(|t| t.join().ok().flatten()).collect::<Vec<_>>()
             });
+            let (rt, ids) = (self.s.runtime.clone(), running);
+            ctx.spawn(stopping.into_actor(self).map(move |failed, act, ctx| {
+                for (name, e) in failed.unwrap_or_default() {
+                    let text = format!("PreStopHook failed: container {name}: {e}");
+                    tracing::warn!(actor = "PodWorker", pod = %act.name, "{text}");
+                    act.record(ctx, EventType::Warning, "FailedPreStopHook", text);
+                }
+                let rest = Duration::from_secs(grace).saturating_sub(started.elapsed());
+                ctx.run_later(rest.max(Duration::from_secs(2)), move |_, _| {
+                    drop(tokio::task::spawn_blocking(move || {
+                        for id in &ids {
+                            let _ = rt.kill(id, "KILL");
+                        }
+                    }));
+                });
+            }));
             return;
         }
         self.busy = true;
