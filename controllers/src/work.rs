@@ -319,6 +319,26 @@ mod tests {
     }
 
     #[test]
+    fn services_and_what_their_endpoints_show_are_work() {
+        let mut index = OwnerIndex::default();
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "d"}});
+        assert!(
+            on_change(&mut index, None, Some(&svc))
+                .contains(&Work::Endpoints { namespace: "d".into(), name: "web".into() })
+        );
+        let p = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "d", "labels": {"app": "web"}},
+            "status": {"podIP": "10.42.0.1"}});
+        let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+        let wanted = Work::EndpointsFor { namespace: "d".into(), labels };
+        assert!(on_change(&mut index, None, Some(&p)).contains(&wanted));
+        // A status change endpoints do not show is no endpoints work.
+        let mut q = p.clone();
+        q["status"]["containerStatuses"] = json!([]);
+        assert!(!on_change(&mut index, Some(&p), Some(&q)).contains(&wanted));
+        assert!(on_change(&mut index, Some(&q), None).contains(&wanted));
+    }
+
+    #[test]
     fn terminating_namespaces_and_owners_are_work() {
         let mut index = OwnerIndex::default();
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x", "deletionTimestamp": "t"}});
