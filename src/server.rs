@@ -63,6 +63,10 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
         window: args.datastore_compact_window.0,
         min_revisions: args.datastore_compact_min_revisions,
     };
+    let network = k3rs_api::allocator::ServiceNetwork::parse(
+        &args.service_cidr.to_string(),
+        &format!("{}-{}", args.service_node_port_range.low, args.service_node_port_range.high),
+    )?;
     let system = System::new();
     system.block_on(async {
         // Watch for signals before saying we are up, so an early SIGTERM is a clean stop.
@@ -100,12 +104,14 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
             })),
             tunnels: TunnelRegistry::new().with_parent(api_member.clone()),
             actors: actors.clone(),
+            network,
         };
         let registry = state.registry.snapshot();
-        let objects = k3rs_api::service::Objects::new(&state.store, &registry);
+        let objects =
+            k3rs_api::service::Objects::new(&state.store, &registry).with_network(&state.network);
         k3rs_api::bootstrap::ensure_kubernetes_service(
             &objects,
-            &first_service_ip(args).unwrap_or(args.service_cidr.ip()).to_string(),
+            &network.cluster_ips.first().unwrap_or(args.service_cidr.ip()).to_string(),
             &advertise(args).to_string(),
             args.https_listen_port,
         )

@@ -87,7 +87,11 @@ pub async fn ensure_kubernetes_service(
     };
     match objects.create(svc, Some("default"), kubernetes_service(cluster_ip, port), false).await {
         Ok(_) => {}
-        Err(e) if e.code == 409 => {}
+        Err(e) if e.code == 409 => {
+            // Made by an earlier server, perhaps before its address was claimed.
+            let existing = objects.get(svc, Some("default"), "kubernetes")?;
+            crate::svcalloc::adopt(objects, &existing).await?;
+        }
         Err(e) => return Err(e),
     }
     match objects.get(eps, Some("default"), "kubernetes") {

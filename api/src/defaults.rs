@@ -203,6 +203,16 @@ fn service(spec: &mut Value) {
     }
     or_insert(spec, "type", json!("ClusterIP"));
     or_insert(spec, "sessionAffinity", json!("None"));
+    let kind = spec["type"].as_str().unwrap_or("").to_owned();
+    if kind != "ExternalName" {
+        or_insert(spec, "internalTrafficPolicy", json!("Cluster"));
+    }
+    if kind == "NodePort" || kind == "LoadBalancer" {
+        or_insert(spec, "externalTrafficPolicy", json!("Cluster"));
+    }
+    if kind == "LoadBalancer" {
+        or_insert(spec, "allocateLoadBalancerNodePorts", json!(true));
+    }
     if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
         for p in ports {
             or_insert(p, "protocol", json!("TCP"));

@@ -7,6 +7,7 @@
 //! other than through `k3rs-store`'s `Datastore`.
 
 pub mod admin;
+pub mod allocator;
 pub mod apply;
 pub mod authz;
 pub mod body;
@@ -35,6 +36,7 @@ pub mod smp;
 pub mod status;
 pub mod subresource;
 pub mod supervisor;
+pub mod svcalloc;
 pub mod table;
 pub mod version;
 pub mod watch;

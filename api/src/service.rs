@@ -6,12 +6,13 @@
 use k3rs_store::{Datastore, KeyRange, KeyValue, ListRequest, Revision, StoreError};
 use serde_json::Value;
 
+use crate::allocator::ServiceNetwork;
 use crate::delete::{self, DeleteOptions, Plan};
 use crate::registry::{Registry, ResourceDef};
 use crate::selector::Selectors;
 use crate::status::Target;
 use crate::subresource::{self, Sub};
-use crate::{Status, objects, write};
+use crate::{Status, objects, svcalloc, write};
 
 /// The characters upstream uses for `generateName` suffixes (no vowels, no look-alikes).
 const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -40,6 +41,13 @@ impl Deleted {
 pub struct Objects<'a> {
     pub store: &'a Datastore,
     pub registry: &'a Registry,
+    /// The Service ranges ClusterIPs and NodePorts come from; K3s's defaults unless set.
+    pub network: &'a ServiceNetwork,
+}
+
+/// Services get addresses and node ports (`svcalloc`).
+fn is_service(def: &ResourceDef) -> bool {
+    def.group.is_empty() && def.plural == "services"
 }
 
 fn decode(kv: &KeyValue) -> Result<Value, Status> {
@@ -57,7 +65,12 @@ fn target<'a>(def: &'a ResourceDef, name: &'a str) -> Target<'a> {
 
 impl<'a> Objects<'a> {
     pub fn new(store: &'a Datastore, registry: &'a Registry) -> Self {
-        Objects { store, registry }
+        Objects { store, registry, network: &ServiceNetwork::K3S_DEFAULT }
+    }
+
+    /// The same, allocating Service addresses and ports from `network`.
+    pub fn with_network(self, network: &'a ServiceNetwork) -> Self {
+        Objects { network, ..self }
     }
 
     fn current(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> Result<KeyValue, Status> {
@@ -106,10 +119,27 @@ impl<'a> Objects<'a> {
         dry_run: bool,
     ) -> Result<Value, Status> {
         let now = objects::timestamp(time::OffsetDateTime::now_utc());
-        let (name, obj) =
+        let (name, mut obj) =
             write::prepare_create(def, ns, obj, &objects::new_uid(), &now, &suffix())?;
         if let Some(ns) = ns {
             self.check_namespace_open(ns)?;
+        }
+        if is_service(def) {
+            if self.store.get(&objects::key(def, ns, &name)).ok().flatten().is_some() {
+                // Nothing is allocated for a create that is bound to fail.
+                return Err(Status::already_exists(target(def, &name)));
+            }
+            let allocated = svcalloc::allocate(self, self.network, &mut obj, None, dry_run).await?;
+            if dry_run {
+                return Ok(obj);
+            }
+            return match self.store.create(&objects::key(def, ns, &name), encode(&obj)?).await {
+                Ok(kv) => decode(&kv),
+                Err(e) => {
+                    svcalloc::release(self, &allocated.claimed, &obj).await;
+                    Err(Status::from_store(&e, target(def, &name)))
+                }
+            };
         }
         if dry_run {
             return Ok(obj);
@@ -154,23 +184,34 @@ impl<'a> Objects<'a> {
         for _ in 0..UPDATE_ATTEMPTS {
             let existing = decode(&self.current(def, ns, name)?)?;
             let (wanted, pinned) = next(&existing)?;
-            let (obj, expected) = write::prepare_update(def, ns, name, wanted, &existing)?;
+            let (mut obj, expected) = write::prepare_update(def, ns, name, wanted, &existing)?;
+            let allocated = if is_service(def) {
+                svcalloc::allocate(self, self.network, &mut obj, Some(&existing), dry_run).await?
+            } else {
+                svcalloc::Allocated::default()
+            };
             if dry_run {
                 // Nothing is stored: the answer keeps the revision it was computed against.
-                let mut obj = obj;
                 obj["metadata"]["resourceVersion"] =
                     existing["metadata"]["resourceVersion"].clone();
                 return Ok(subresource::view(sub, obj));
             }
             let kv = match self.store.update(&key, encode(&obj)?, expected).await {
                 Ok(kv) => kv,
-                Err(StoreError::Conflict { .. }) if !pinned => continue,
-                Err(e) => return Err(Status::from_store(&e, target(def, name))),
+                Err(e) => {
+                    svcalloc::release(self, &allocated.claimed, &obj).await;
+                    match e {
+                        StoreError::Conflict { .. } if !pinned => continue,
+                        e => return Err(Status::from_store(&e, target(def, name))),
+                    }
+                }
             };
             let stored = decode(&kv)?;
+            svcalloc::release(self, &allocated.freed, &stored).await;
             if delete::finished(def, &stored) {
                 match self.store.delete(&key, Some(kv.mod_revision)).await {
-                    Ok(_) | Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => {}
+                    Ok(_) => self.released(def, &stored).await,
+                    Err(StoreError::NotFound { .. } | StoreError::Conflict { .. }) => {}
                     Err(e) => return Err(Status::from_store(&e, target(def, name))),
                 }
             }
@@ -219,13 +260,25 @@ impl<'a> Objects<'a> {
                 Plan::Unchanged => Ok((false, kv)),
             };
             match result {
-                Ok((true, kv)) => return Ok(Deleted::Gone(decode(&kv)?)),
+                Ok((true, kv)) => {
+                    let gone = decode(&kv)?;
+                    self.released(def, &gone).await;
+                    return Ok(Deleted::Gone(gone));
+                }
                 Ok((false, kv)) => return Ok(Deleted::Terminating(decode(&kv)?)),
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(e) => return Err(Status::from_store(&e, target(def, name))),
             }
         }
         Err(Status::conflict(target(def, name)))
+    }
+
+    /// A deleted object's allocations are given back (a Service's addresses and ports).
+    async fn released(&self, def: &ResourceDef, gone: &Value) {
+        if is_service(def) {
+            let held: Vec<svcalloc::Held> = svcalloc::held(gone).into_iter().collect();
+            svcalloc::release(self, &held, gone).await;
+        }
     }
 
     /// `deletecollection`: delete every object the selectors match, each as a single delete

@@ -14,7 +14,8 @@ use tokio::time::Instant;
 
 use crate::work::{OwnerIndex, Work, on_change};
 use crate::{
-    crd, cronjob, daemonset, deployment, gc, job, namespace, replicaset, scheduler, statefulset,
+    crd, cronjob, daemonset, deployment, endpoints, gc, job, namespace, replicaset, scheduler,
+    statefulset,
 };
 
 /// Where every API object lives.
@@ -159,6 +160,10 @@ async fn reconcile(
         Work::CronJob { namespace, name } => cronjob::reconcile(objects, namespace, name).await,
         Work::StatefulSet { namespace, name } => {
             statefulset::reconcile(objects, namespace, name).await
+        }
+        Work::Endpoints { namespace, name } => endpoints::reconcile(objects, namespace, name).await,
+        Work::EndpointsFor { namespace, labels } => {
+            endpoints::reconcile_matching(objects, namespace, std::slice::from_ref(labels)).await
         }
     }
 }

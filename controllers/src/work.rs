@@ -1,7 +1,7 @@
 //! Work items: what a change in the store asks the controllers to look at, and the index of
 //! dependents by owner uid that garbage collection needs. Plain functions of store events.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use k3rs_api::delete::has_finalizer;
 use serde_json::Value;
@@ -56,6 +56,10 @@ pub enum Work {
     Schedule { namespace: String, name: String },
     /// Nodes or bound pods changed: every waiting pod may fit now.
     ScheduleAll,
+    /// A Service (or what was made for it): its Endpoints and EndpointSlices.
+    Endpoints { namespace: String, name: String },
+    /// A pod with these labels changed what endpoints show: the Services selecting it.
+    EndpointsFor { namespace: String, labels: BTreeMap<String, String> },
 }
 
 /// An owner reference.
@@ -217,7 +221,28 @@ pub fn on_change(index: &mut OwnerIndex, prev: Option<&Value>, obj: Option<&Valu
         ("batch/v1", "CronJob") => {
             work.push(Work::CronJob { namespace: ns, name: r.name.clone() });
         }
+        ("v1", "Service") => {
+            work.push(Work::Endpoints { namespace: ns.clone(), name: r.name.clone() });
+        }
+        ("v1", "Endpoints") if obj.is_none() => {
+            work.push(Work::Endpoints { namespace: ns.clone(), name: r.name.clone() });
+        }
+        ("discovery.k8s.io/v1", "EndpointSlice") => {
+            if let Some(svc) = crate::endpoints::managed_slice_of(current) {
+                work.push(Work::Endpoints { namespace: ns.clone(), name: svc.to_owned() });
+            }
+        }
         ("v1", "Pod") => {
+            let seen = |p: Option<&Value>| p.map(crate::endpoints::pod_projection);
+            if seen(prev) != seen(obj) {
+                let mut sets: Vec<BTreeMap<String, String>> =
+                    prev.iter().chain(obj.iter()).map(|p| crate::endpoints::labels_of(p)).collect();
+                sets.dedup();
+                work.extend(
+                    sets.into_iter()
+                        .map(|labels| Work::EndpointsFor { namespace: ns.clone(), labels }),
+                );
+            }
             match controller_of(current) {
                 Some(c) if c.kind == "ReplicaSet" => {
                     work.push(Work::ReplicaSet { namespace: ns.clone(), name: c.name });
@@ -291,6 +316,26 @@ mod tests {
         // The dependent goes: the index forgets it.
         on_change(&mut index, Some(&pod("ru")), None);
         assert!(index.is_empty());
+    }
+
+    #[test]
+    fn services_and_what_their_endpoints_show_are_work() {
+        let mut index = OwnerIndex::default();
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "d"}});
+        assert!(
+            on_change(&mut index, None, Some(&svc))
+                .contains(&Work::Endpoints { namespace: "d".into(), name: "web".into() })
+        );
+        let p = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "d", "labels": {"app": "web"}},
+            "status": {"podIP": "10.42.0.1"}});
+        let labels = BTreeMap::from([("app".to_owned(), "web".to_owned())]);
+        let wanted = Work::EndpointsFor { namespace: "d".into(), labels };
+        assert!(on_change(&mut index, None, Some(&p)).contains(&wanted));
+        // A status change endpoints do not show is no endpoints work.
+        let mut q = p.clone();
+        q["status"]["containerStatuses"] = json!([]);
+        assert!(!on_change(&mut index, Some(&p), Some(&q)).contains(&wanted));
+        assert!(on_change(&mut index, Some(&q), None).contains(&wanted));
     }
 
     #[test]

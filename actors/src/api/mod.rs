@@ -49,6 +49,8 @@ pub struct ApiState {
     pub tunnels: TunnelRegistry,
     /// The process's actors, for `/admin/actors`.
     pub actors: ActorTree,
+    /// The Service ranges (`--service-cidr`, `--service-node-port-range`) writes allocate from.
+    pub network: k3rs_api::allocator::ServiceNetwork,
 }
 
 /// The actor.

@@ -57,6 +57,7 @@ async fn start(pki: &Pki, dir: &std::path::Path) -> std::net::SocketAddr {
         supervisor: None,
         tunnels: crate::tunnel::TunnelRegistry::new(),
         actors: crate::tree::ActorTree::new(),
+        network: k3rs_api::allocator::ServiceNetwork::K3S_DEFAULT,
     };
     ApiActor::new(listener, tls, state).start();
     addr

@@ -162,8 +162,10 @@ async fn create_inner(
         }
     }
     record(&o, manager(req).as_deref(), &Value::Null, &mut obj);
-    let created =
-        Objects::new(&state.store, &registry).create(o.def, o.namespace, obj, dry_run(req)).await?;
+    let created = Objects::new(&state.store, &registry)
+        .with_network(&state.network)
+        .create(o.def, o.namespace, obj, dry_run(req))
+        .await?;
     Ok(with_warnings(HttpResponse::Created(), &warnings).json(created))
 }
 
@@ -191,6 +193,7 @@ async fn replace_inner(
     let manager = manager(req);
     // A replace states the whole object: one attempt, conditional on its resourceVersion if any.
     let stored = Objects::new(&state.store, &registry)
+        .with_network(&state.network)
         .update_with(o.def, o.namespace, name, o.sub, dry_run(req), |existing| {
             let mut next = subresource::merge_write(o.def, o.sub, existing, obj.clone())?;
             record(&o, manager.as_deref(), existing, &mut next);
@@ -234,6 +237,7 @@ async fn patch_inner(
     let manager = manager(req);
     let warnings = std::cell::RefCell::new(Vec::new());
     let stored = Objects::new(&state.store, &registry)
+        .with_network(&state.network)
         .update_with(o.def, o.namespace, name, o.sub, dry_run(req), |existing| {
             let base = subresource::view(o.sub, existing.clone());
             let mut patched = patch::apply(kind, &base, &patch_body)?;
@@ -275,7 +279,7 @@ async fn server_side_apply(
     let now = now();
     let version = o.def.group_version();
     let who = Applier { manager: &manager, force, api_version: &version, now: &now };
-    let service = Objects::new(&state.store, registry);
+    let service = Objects::new(&state.store, registry).with_network(&state.network);
     // Update when it exists; create when it does not; if a create loses a race, update.
     for _ in 0..2 {
         match service
@@ -319,7 +323,7 @@ async fn delete_inner(
         return Err(Status::method_not_allowed());
     }
     let opts = delete_options(req, payload).await?;
-    let service = Objects::new(&state.store, &registry);
+    let service = Objects::new(&state.store, &registry).with_network(&state.network);
     let Some(name) = o.name else {
         if !o.def.verbs.iter().any(|v| v == "deletecollection") {
             return Err(Status::method_not_allowed());
