@@ -61,6 +61,7 @@ pub fn settings(
         registries: k3rs_images::registry::Registries::load(&node.private_registry)
             .context("reading the private registry configuration")?,
         default_registry_endpoint: !node.disable_default_registry_endpoint,
+        kube_proxy: !node.disable_kube_proxy,
         facts,
         exit_on_fatal: !is_server,
     })

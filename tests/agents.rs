@@ -34,7 +34,13 @@ fn a_server_and_two_agents_are_ready_nodes_with_roles_and_versions() {
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    let had_bridge = bridge();
+    let proxy_table = || {
+        std::process::Command::new("nft")
+            .args(["list", "table", "ip", "k3rs-proxy"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let (had_bridge, had_table) = (bridge(), proxy_table());
     let (server, dirs, mut agents) = common::three_nodes();
     let a2 = agents.pop().unwrap();
     // Agents reach the server through their load balancer, which keeps the server list.
@@ -157,6 +163,8 @@ fn a_server_and_two_agents_are_ready_nodes_with_roles_and_versions() {
     });
     // Nodes that run no pods leave this machine's network alone (no bridge, no addresses).
     assert!(had_bridge || !bridge(), "a node without pods made cni0 in the root namespace");
+    // Nodes in this machine's namespace run without the service proxy (the tests' rule).
+    assert!(had_table || !proxy_table(), "service rules were made in the root namespace");
     a2.kill();
     eventually("agent-2's tunnel gone", Duration::from_secs(70), || {
         (tunnels() == ["agent-1", "server-0"]).then_some(())

@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::netlab::{Lab, NodeNet};
 use common::pods::{DeletePods, busybox_archive, can_run_pods};
 use common::registry::{HTPASSWD, Registry, can_run_registry};
-use common::{Server, eventually};
+use common::{Server, eventually, require_tool};
 
 fn phase_and_reason(server: &Server, pod: &str) -> String {
     let path = "{.status.phase} {.status.containerStatuses[0].state.waiting.reason}{.status.containerStatuses[0].state.terminated.reason}";
@@ -757,4 +757,85 @@ configs:
     let (code, out) = k(&["delete", "pods", "--all", "--timeout=60s"]);
     assert_eq!(code, Some(0), "{out}");
     drop((open, private, secret_only));
+}
+
+#[test]
+fn services_reach_ready_pods_through_cluster_ips_and_node_ports() {
+    if !can_run_pods() || !require_tool("busybox") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let net = lab.node();
+    let server = node_with_busybox(&net, tempfile::tempdir().unwrap());
+    let _cleanup = DeletePods::of(&server);
+    let k = |args: &[&str]| server.k(args);
+    let web = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: httpd
+        image: busybox:test
+        command: [sh, -c, 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www']
+        ports: [{containerPort: 8080, name: http}]
+        readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+";
+    apply_yaml(&server, "web", web);
+    let client =
+        pod_manifest("client", "busybox:test", "trap \"exit 0\" TERM; sleep 3600 & wait", "Always");
+    apply_yaml(&server, "client", &client);
+    let (code, out) =
+        k(&["expose", "deployment", "web", "--port=80", "--target-port=http", "--type=NodePort"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, ip) = k(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    let (_, node_port) = k(&["get", "svc", "web", "-o", "jsonpath={.spec.ports[0].nodePort}"]);
+    eventually("two ready endpoints", Duration::from_secs(60), || {
+        let (_, eps) =
+            k(&["get", "endpoints", "web", "-o", "jsonpath={.subsets[*].addresses[*].ip}"]);
+        (eps.split_whitespace().count() == 2).then_some(())
+    });
+    eventually("client running", Duration::from_secs(30), || {
+        (phase_and_reason(&server, "client") == "Running").then_some(())
+    });
+    let (_, pods) =
+        k(&["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.name}"]);
+    let want: std::collections::BTreeSet<String> =
+        pods.split_whitespace().map(str::to_owned).collect();
+    // From a pod, the ClusterIP reaches both endpoints (at random: bounded tries).
+    let url = format!("http://{ip}/");
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let (code, page) = k(&["exec", "client", "--", "wget", "-q", "-O-", &url]);
+        assert_eq!(code, Some(0), "{page}");
+        seen.insert(page.trim().to_owned());
+        if seen == want {
+            break;
+        }
+    }
+    assert_eq!(seen, want, "the service spreads requests over its endpoints");
+    // The NodePort answers on the node's address, from the node itself.
+    let node_url = format!("http://{}:{node_port}/", net.address);
+    let out = common::netlab::command_in(Some(&net.netns), "busybox")
+        .args(["wget", "-q", "-O-", &node_url])
+        .output()
+        .unwrap();
+    let page = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(
+        want.contains(&page),
+        "{page:?} from {node_url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without endpoints the service refuses at once instead of timing out.
+    let (code, out) = k(&["scale", "deployment", "web", "--replicas=0"]);
+    assert_eq!(code, Some(0), "{out}");
+    eventually("the service refuses", Duration::from_secs(30), || {
+        let (code, out) = k(&["exec", "client", "--", "wget", "-q", "-O-", &url]);
+        (code != Some(0) && out.contains("refused")).then_some(())
+    });
 }

@@ -115,6 +115,10 @@ fn nodes_workloads_and_services_print_upstreams_columns() {
         ]
     );
     assert_eq!(g[1][1..4], ["0/1", "ImagePullBackOff", "0"]);
+    // Pods that never got their image made no sandbox, so no pod network here (this node is
+    // in the machine's own namespace).
+    let bridge = std::process::Command::new("ip").args(["link", "show", "cni0"]).output().unwrap();
+    assert!(!bridge.status.success(), "cni0 was made in the root namespace");
     assert_eq!(g[1][5..], ["<none>", "node-0", "<none>", "<none>"]);
 
     let (_, svc) = k(&["get", "svc"]);

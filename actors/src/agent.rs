@@ -41,6 +41,8 @@ pub struct AgentSettings {
     pub registries: k3rs_images::registry::Registries,
     /// Pull from a registry's own endpoint after its mirrors.
     pub default_registry_endpoint: bool,
+    /// Run the ServiceProxy (`--disable-kube-proxy` off).
+    pub kube_proxy: bool,
     pub facts: HostFacts,
     /// Stop the actor system when the agent cannot go on (a standalone `k3rs agent`).
     pub exit_on_fatal: bool,
@@ -57,6 +59,7 @@ pub struct NodeAgentActor {
     /// `/v1-k3rs/config` from joining.
     cluster: Value,
     pods: Option<Tracked<crate::pods::PodSupervisor>>,
+    proxy: Option<Tracked<crate::proxy::ServiceProxy>>,
     /// The node's pod range as last told to the pod supervisor.
     pod_range: Option<String>,
     /// The load balancer the agent reaches servers through, told of every server found.
@@ -82,6 +85,7 @@ impl NodeAgentActor {
             busy: false,
             cluster: Value::Null,
             pods: None,
+            proxy: None,
             pod_range: None,
             lb: None,
             servers: Vec::new(),
@@ -236,6 +240,7 @@ impl NodeAgentActor {
                 act.heartbeat(ctx);
                 ctx.run_interval(HEARTBEAT, |act, ctx| act.heartbeat(ctx));
                 act.start_pods();
+                act.start_proxy();
                 act.follow_pod_range(&stored, ctx);
             }
             Err(e) => act.failed("registering the node", e, ctx, |act, ctx| act.register(ctx)),
@@ -268,6 +273,7 @@ impl NodeAgentActor {
             logs_dir: dir.join("logs"),
             leases_dir: dir.join("pod-ips"),
             network: std::cell::RefCell::new(None),
+            sandbox_waiting: std::cell::Cell::new(false),
             puller: k3rs_agent::pull::Puller {
                 registries: self.settings.registries.clone(),
                 store: images.clone(),
@@ -288,6 +294,19 @@ impl NodeAgentActor {
         let mailbox = member.mailbox().clone();
         let pods = crate::pods::PodSupervisor::new(settings, member).start();
         self.pods = Some(Tracked::new(pods, mailbox));
+    }
+
+    /// Start the ServiceProxy (once) unless `--disable-kube-proxy`.
+    fn start_proxy(&mut self) {
+        let Some(api) = self.api.clone() else { return };
+        if self.proxy.is_some() || !self.settings.kube_proxy {
+            return;
+        }
+        let member = self.member.child("ServiceProxy", self.settings.node.name.clone());
+        let mailbox = member.mailbox().clone();
+        let proxy =
+            crate::proxy::ServiceProxy::new(api, self.settings.node.name.clone(), member).start();
+        self.proxy = Some(Tracked::new(proxy, mailbox));
     }
 
     /// Renew the Lease; write the status when it changed or a minute has passed.

@@ -111,22 +111,22 @@ pub async fn renew_lease(api: &Https, lease: &Value) -> Result<(), AgentError> {
     }
 }
 
-/// The pods bound to `node` and the list's resourceVersion.
-pub async fn pods_on(api: &Https, node: &str) -> Result<(Vec<Value>, String), AgentError> {
-    let path = format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{node}");
-    let answer = api.get(&path).await?;
+/// A collection (`/api/v1/services`, with any query) and the list's resourceVersion.
+pub async fn list(api: &Https, path: &str) -> Result<(Vec<Value>, String), AgentError> {
+    let answer = api.get(path).await?;
     if !answer.ok() {
-        return Err(failed("listing the node's pods", &answer));
+        return Err(failed(&format!("listing {path}"), &answer));
     }
     let list = answer.json()?;
     let rv = list["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_owned();
     Ok((list["items"].as_array().cloned().unwrap_or_default(), rv))
 }
 
-/// The watch of the pods bound to `node` after `rv`.
-pub fn watch_path(node: &str, rv: &str) -> String {
+/// The watch of the collection `path` (with or without a query) after `rv`.
+pub fn watch_of(path: &str, rv: &str) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
     format!(
-        "/api/v1/pods?fieldSelector=spec.nodeName%3D{node}&watch=true&allowWatchBookmarks=true&resourceVersion={rv}&timeoutSeconds=300"
+        "{path}{sep}watch=true&allowWatchBookmarks=true&resourceVersion={rv}&timeoutSeconds=300"
     )
 }
 
@@ -232,6 +232,8 @@ mod tests {
         assert_eq!(events[0].0, "ADDED");
         assert_eq!(events[0].1["metadata"]["name"], "a");
         assert_eq!(events[1].0, "DELETED");
-        assert!(watch_path("n1", "7").contains("fieldSelector=spec.nodeName%3Dn1&watch=true"));
+        let pods = "/api/v1/pods?fieldSelector=spec.nodeName%3Dn1";
+        assert!(watch_of(pods, "7").contains("fieldSelector=spec.nodeName%3Dn1&watch=true"));
+        assert!(watch_of("/api/v1/services", "7").starts_with("/api/v1/services?watch=true"));
     }
 }

@@ -18,6 +18,7 @@ pub mod oci;
 pub mod podnet;
 pub mod podstatus;
 pub mod probe;
+pub mod proxy;
 pub mod pull;
 pub mod runtime;
 pub mod sandbox;

@@ -20,7 +20,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AgentError + '_ {
     move |source| AgentError::Io { path: path.to_owned(), source }
 }
 
-fn run(program: &str, args: &[&str], input: Option<&str>) -> Result<(), AgentError> {
+pub(crate) fn run(program: &str, args: &[&str], input: Option<&str>) -> Result<(), AgentError> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })

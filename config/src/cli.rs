@@ -231,6 +231,9 @@ pub struct NodeArgs {
     /// Disable the fallback to a registry's own endpoint when a mirror is configured for it
     #[arg(long)]
     pub disable_default_registry_endpoint: bool,
+    /// Disable the service proxy (ClusterIP and NodePort rules) on this node
+    #[arg(long)]
+    pub disable_kube_proxy: bool,
     /// OCI runtime binary (runc, crun, youki), found on PATH unless a path is given
     #[arg(long, default_value = "runc", value_name = "PATH")]
     pub runtime: PathBuf,

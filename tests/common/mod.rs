@@ -16,6 +16,12 @@ pub mod registry;
 
 pub const K3RS: &str = env!("CARGO_BIN_EXE_k3rs");
 
+/// For nodes in this machine's own network namespace: no service rules there (only lab
+/// namespaces get them).
+pub fn root_namespace_flags(netns: Option<&str>) -> Vec<&'static str> {
+    if netns.is_none() { vec!["--disable-kube-proxy"] } else { Vec::new() }
+}
+
 /// Unless a test gives its own `--private-registry`: a registries.yaml in `dir` sending every
 /// pull to a closed port on loopback, with the registries' own endpoints disabled, so no test
 /// ever reaches for a registry outside this machine.
@@ -109,6 +115,7 @@ impl Server {
             .arg(&kubeconfig)
             .args(if agent { &[][..] } else { &["--disable-agent"][..] })
             .args(no_outside_registries(dir.path(), extra))
+            .args(if agent { root_namespace_flags(netns.as_deref()) } else { Vec::new() })
             .args(extra)
             .env("RUST_LOG", "info")
             .env_remove("K3RS_TOKEN")
@@ -225,6 +232,7 @@ impl Agent {
             .arg("--node-password-file")
             .arg(dir.join("node/password"))
             .args(no_outside_registries(dir, &[]))
+            .args(root_namespace_flags(netns))
             .env("RUST_LOG", "info")
             .env_remove("K3RS_TOKEN")
             .env_remove("K3RS_URL")

@@ -12,15 +12,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use futures_util::StreamExt;
 use ipnetwork::Ipv4Network;
 use k3rs_agent::client::Https;
-use k3rs_agent::kube::{self, WatchLines};
 use k3rs_agent::podnet::PodNetwork;
 use k3rs_agent::runtime::Runtime;
 use serde_json::Value;
 
-use crate::tree::{ActorState, Mailbox, Member, Tracked};
+use crate::follow::{Change, Followed};
+use crate::tree::{ActorState, Member, Tracked};
 
 pub use worker::PodWorker;
 use worker::{Gone, Update};
@@ -45,6 +44,9 @@ pub struct PodSettings {
     pub leases_dir: PathBuf,
     /// The node's pod network, once its range is known and its bridge made.
     pub network: RefCell<Option<PodNetwork>>,
+    /// A pod's sandbox waits for the network: only then is it made (a node whose pods never
+    /// got as far as a sandbox changes nothing in its network namespace).
+    pub sandbox_waiting: std::cell::Cell<bool>,
 }
 
 impl std::fmt::Debug for PodSettings {
@@ -61,23 +63,13 @@ pub struct SetPodRange {
     pub cluster: Ipv4Network,
 }
 
-/// A pod event from the watch.
-#[derive(Message)]
-#[rtype(result = "()")]
-enum PodEvent {
-    /// The full set of pods bound here (after a list).
-    All(Vec<Value>),
-    Changed(Value),
-    Deleted(Value),
-}
-
 /// The actor.
 pub struct PodSupervisor {
     s: Rc<PodSettings>,
     workers: HashMap<String, Tracked<PodWorker>>,
     member: Member,
-    /// The node's pod network as the server assigned it; made on the node only once a pod
-    /// needs it (a node that runs no pods changes nothing in its network namespace).
+    /// The node's pod network as the server assigned it; made on the node only once a pod's
+    /// sandbox needs it (a node that runs no pods changes nothing in its network namespace).
     wanted: Option<PodNetwork>,
     making: bool,
 }
@@ -98,7 +90,7 @@ impl PodSupervisor {
     fn network_needed(&mut self, ctx: &mut Context<Self>) {
         let Some(wanted) = self.wanted.clone() else { return };
         let made = self.s.network.borrow().as_ref() == Some(&wanted);
-        if !made && !self.making && !self.workers.is_empty() {
+        if !made && !self.making && self.s.sandbox_waiting.get() {
             self.make_network(wanted, ctx);
         }
     }
@@ -148,42 +140,6 @@ impl PodSupervisor {
 }
 
 /// List, then watch, sending what happens to the supervisor; returns when the watch ends.
-async fn follow(
-    api: Https,
-    node: String,
-    to: Addr<PodSupervisor>,
-    mailbox: Mailbox,
-) -> Result<(), k3rs_agent::AgentError> {
-    let (pods, rv) = kube::pods_on(&api, &node).await?;
-    mailbox.post(&to, PodEvent::All(pods));
-    let mut rv = rv;
-    loop {
-        let (code, mut body) =
-            api.stream(&kube::watch_path(&node, &rv), Duration::from_secs(330)).await?;
-        if code != 200 {
-            return Err(k3rs_agent::AgentError::Transport(format!("watching pods: {code}")));
-        }
-        let mut lines = WatchLines::default();
-        while let Some(chunk) = body.next().await {
-            for (kind, obj) in lines.push(&chunk?) {
-                if let Some(v) = obj["metadata"]["resourceVersion"].as_str() {
-                    rv = v.to_owned();
-                }
-                match kind.as_str() {
-                    "ADDED" | "MODIFIED" => mailbox.post(&to, PodEvent::Changed(obj)),
-                    "DELETED" => mailbox.post(&to, PodEvent::Deleted(obj)),
-                    "ERROR" => {
-                        return Err(k3rs_agent::AgentError::Transport(
-                            "the pod watch expired".into(),
-                        ));
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-}
-
 impl Actor for PodSupervisor {
     type Context = Context<Self>;
 
@@ -192,27 +148,13 @@ impl Actor for PodSupervisor {
             tracing::warn!(actor = "PodSupervisor", error = %e, "containers will not be reaped here");
         }
         tracing::info!(actor = "PodSupervisor", node = %self.s.node, "following the pods bound to this node");
-        let (api, node, addr) = (self.s.api.clone(), self.s.node.clone(), ctx.address());
+        let path = format!("/api/v1/pods?fieldSelector=spec.nodeName%3D{}", self.s.node);
         let mailbox = self.member.mailbox().clone();
         self.member.set_state(ActorState::Running);
-        ctx.spawn(
-            async move {
-                let mut delay = Duration::from_millis(250);
-                loop {
-                    match follow(api.clone(), node.clone(), addr.clone(), mailbox.clone()).await {
-                        Ok(()) => delay = Duration::from_millis(250),
-                        Err(e) => {
-                            tracing::warn!(actor = "PodSupervisor", error = %e, "pod watch failed; relisting");
-                            // Relisting has no deadline (the agent lives as long as the node);
-                            // the back-off is capped at 5 s.
-                            tokio::time::sleep(delay).await;
-                            delay = (delay * 2).min(Duration::from_secs(5));
-                        }
-                    }
-                }
-            }
-            .into_actor(self),
-        );
+        let pods = crate::follow::follow(self.s.api.clone(), path, "pods", ctx.address(), mailbox);
+        ctx.spawn(pods.into_actor(self));
+        // A worker whose sandbox waits for the network says so through `sandbox_waiting`.
+        ctx.run_interval(Duration::from_millis(100), |act, ctx| act.network_needed(ctx));
     }
 }
 
@@ -230,13 +172,13 @@ impl Handler<SetPodRange> for PodSupervisor {
     }
 }
 
-impl Handler<PodEvent> for PodSupervisor {
+impl Handler<Followed> for PodSupervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: PodEvent, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: Followed, ctx: &mut Self::Context) {
         self.member.mailbox().taken();
-        match msg {
-            PodEvent::All(pods) => {
+        match msg.change {
+            Change::All(pods) => {
                 let live: Vec<String> = pods
                     .iter()
                     .filter_map(|p| p["metadata"]["uid"].as_str().map(str::to_owned))
@@ -250,8 +192,8 @@ impl Handler<PodEvent> for PodSupervisor {
                     self.changed(p);
                 }
             }
-            PodEvent::Changed(pod) => self.changed(pod),
-            PodEvent::Deleted(pod) => {
+            Change::Upsert(pod) => self.changed(pod),
+            Change::Deleted(pod) => {
                 if let Some(w) =
                     pod["metadata"]["uid"].as_str().and_then(|u| self.workers.remove(u))
                 {

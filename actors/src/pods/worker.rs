@@ -430,7 +430,8 @@ impl PodWorker {
         let (network, pod_ip) = match network {
             _ if host_network => (None, self.s.host_ip.clone()),
             None => {
-                ctx.run_later(Duration::from_millis(500), |act, ctx| act.step(ctx));
+                self.s.sandbox_waiting.set(true);
+                ctx.run_later(Duration::from_millis(200), |act, ctx| act.step(ctx));
                 return self.report(ctx);
             }
             Some(network) => match network.allocate(&self.uid) {
