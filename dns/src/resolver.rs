@@ -103,6 +103,9 @@ impl Resolver {
         };
         let name = question.name();
         let qtype = question.query_type();
+        if matches!(qtype, RecordType::AXFR | RecordType::IXFR) {
+            return Reply::Message(failure(request, ResponseCode::Refused));
+        }
         let in_class = matches!(question.query_class(), DNSClass::IN | DNSClass::ANY);
         let answer = if in_class { records.lookup(name, qtype) } else { Answer::Forward };
         let mut reply = response(request);
@@ -303,6 +306,9 @@ mod tests {
         let empty = Resolver::new(SharedRecords::default(), Upstreams::new(Vec::new()));
         let reply = ask(&empty, &query("web.default.svc.cluster.local.", RecordType::A)).await;
         assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+        // Zone transfers: REFUSED.
+        let reply = ask(&r, &query("cluster.local.", RecordType::AXFR)).await;
+        assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
         // Two questions: FORMERR.
         let mut two = query("a.cluster.local.", RecordType::A);
         two.add_query(Query::query("b.cluster.local.".parse().expect("name"), RecordType::A));

@@ -20,6 +20,8 @@ use crate::upstream::Upstreams;
 const MAX_IN_FLIGHT: usize = 1024;
 /// How long a TCP connection may sit idle between queries.
 const TCP_IDLE: Duration = Duration::from_secs(10);
+/// The pause before accepting again when out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Tries at binding TCP on the port the kernel gave UDP, when asked for port 0.
 const BIND_TRIES: usize = 16;
 
@@ -112,6 +114,12 @@ impl Dns {
                 accepted = tcp.accept() => {
                     let (stream, peer) = match accepted {
                         Ok(accepted) => accepted,
+                        Err(err) if out_of_files(&err) => {
+                            // Accepting again at once would fail again at once.
+                            tracing::warn!(%addr, error = %err, "cannot accept DNS connections");
+                            tokio::time::sleep(ACCEPT_BACKOFF).await;
+                            continue;
+                        }
                         Err(err) if transient(&err) => continue,
                         Err(source) => return Err(DnsError::Serve { addr, source }),
                     };
@@ -126,7 +134,11 @@ impl Dns {
                         }
                     });
                 }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Err(err) = done {
+                        tracing::error!(%addr, error = %err, "a DNS query task failed");
+                    }
+                }
             }
         }
         tracing::info!(%addr, "cluster DNS stopped");
@@ -143,7 +155,12 @@ fn transient(err: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::Interrupted
             | io::ErrorKind::WouldBlock
-    ) || err.raw_os_error().is_some_and(|code| code == 24 || code == 23) // EMFILE, ENFILE
+    )
+}
+
+/// EMFILE or ENFILE: the process or the system is out of file descriptors.
+fn out_of_files(err: &io::Error) -> bool {
+    err.raw_os_error().is_some_and(|code| code == 24 || code == 23)
 }
 
 async fn bind_both(addr: SocketAddr) -> Result<(UdpSocket, TcpListener)> {
