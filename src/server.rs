@@ -117,6 +117,9 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
         )
         .await
         .map_err(|e| anyhow::anyhow!("creating the kubernetes service: {}", e.message))?;
+        k3rs_api::bootstrap::ensure_kube_dns_service(&objects, &args.cluster_dns().to_string())
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the kube-dns service: {}", e.message))?;
         ApiActor::new(listener, tls, state).with_member(api_member).start();
         if args.disable_agent {
             tracing::info!("--disable-agent: running the control plane only");
@@ -210,7 +213,7 @@ fn agent_config(args: &ServerArgs) -> serde_json::Value {
     serde_json::json!({
         "clusterCIDR": args.cluster_cidr.to_string(),
         "serviceCIDR": args.service_cidr.to_string(),
-        "clusterDNS": args.cluster_dns.to_string(),
+        "clusterDNS": args.cluster_dns().to_string(),
         "clusterDomain": args.cluster_domain,
         "flannelBackend": format!("{:?}", args.flannel_backend).to_ascii_lowercase(),
         "egressSelectorMode": format!("{:?}", args.egress_selector_mode).to_ascii_lowercase(),

@@ -819,6 +819,13 @@ spec:
         }
     }
     assert_eq!(seen, want, "the service spreads requests over its endpoints");
+    // The cluster DNS answers on the node at the kube-dns address.
+    let (code, out) = k(&["exec", "client", "--", "nslookup", "web.default.svc.cluster.local"]);
+    assert!(code == Some(0) && out.contains(&ip), "{out}");
+    let (code, out) = k(&["exec", "client", "--", "nslookup", "nosuch.default.svc.cluster.local"]);
+    assert!(code != Some(0) && out.contains("NXDOMAIN"), "{out}");
+    let (code, out) = k(&["cluster-info"]);
+    assert!(code == Some(0) && out.contains("CoreDNS is running at"), "{out}");
     // The NodePort answers on the node's address, from the node itself.
     let node_url = format!("http://{}:{node_port}/", net.address);
     let out = common::netlab::command_in(Some(&net.netns), "busybox")

@@ -43,6 +43,8 @@ pub struct AgentSettings {
     pub default_registry_endpoint: bool,
     /// Run the ServiceProxy (`--disable-kube-proxy` off).
     pub kube_proxy: bool,
+    /// The resolvers the cluster DNS forwards to (`--resolv-conf`, else `/etc/resolv.conf`).
+    pub resolv_conf: PathBuf,
     pub facts: HostFacts,
     /// Stop the actor system when the agent cannot go on (a standalone `k3rs agent`).
     pub exit_on_fatal: bool,
@@ -282,6 +284,7 @@ impl NodeAgentActor {
             images,
             cluster_dns: text("clusterDNS", "10.43.0.10"),
             cluster_domain: text("clusterDomain", "cluster.local"),
+            resolv_conf: self.settings.resolv_conf.clone(),
             host_ip: self
                 .settings
                 .node
@@ -304,8 +307,9 @@ impl NodeAgentActor {
         }
         let member = self.member.child("ServiceProxy", self.settings.node.name.clone());
         let mailbox = member.mailbox().clone();
-        let proxy =
-            crate::proxy::ServiceProxy::new(api, self.settings.node.name.clone(), member).start();
+        let dns = self.cluster["clusterDNS"].as_str().unwrap_or("10.43.0.10").to_owned();
+        let node = self.settings.node.name.clone();
+        let proxy = crate::proxy::ServiceProxy::new(api, node, vec![dns], member).start();
         self.proxy = Some(Tracked::new(proxy, mailbox));
     }
 

@@ -103,3 +103,53 @@ pub fn key(obj: &Value) -> String {
         obj["metadata"]["name"].as_str().unwrap_or_default()
     )
 }
+
+/// Services and EndpointSlices (path, name), as ServiceProxy and ClusterDns follow them.
+pub const SERVICES: [(&str, &str); 2] = [
+    ("/api/v1/services", "services"),
+    ("/apis/discovery.k8s.io/v1/endpointslices", "endpointslices"),
+];
+
+/// Follow each of `collections` (path, name) for the actor of `ctx`.
+pub fn spawn_all<A>(
+    ctx: &mut Context<A>,
+    api: &Https,
+    mailbox: &Mailbox,
+    collections: &[(&'static str, &'static str)],
+) where
+    A: Actor<Context = Context<A>> + Handler<Followed>,
+{
+    for (path, what) in collections {
+        let fut = follow(api.clone(), *path, what, ctx.address(), mailbox.clone());
+        ctx.spawn(actix::fut::wrap_future::<_, A>(fut));
+    }
+}
+
+/// A followed collection's objects by `namespace/name`.
+#[derive(Debug, Default)]
+pub struct Objects {
+    pub by_key: std::collections::BTreeMap<String, Value>,
+    /// Listed at least once.
+    pub listed: bool,
+}
+
+impl Objects {
+    pub fn apply(&mut self, change: Change) {
+        match change {
+            Change::All(items) => {
+                self.listed = true;
+                self.by_key = items.into_iter().map(|o| (key(&o), o)).collect();
+            }
+            Change::Upsert(o) => {
+                self.by_key.insert(key(&o), o);
+            }
+            Change::Deleted(o) => {
+                self.by_key.remove(&key(&o));
+            }
+        }
+    }
+
+    pub fn values(&self) -> Vec<Value> {
+        self.by_key.values().cloned().collect()
+    }
+}

@@ -13,6 +13,7 @@ pub mod agent;
 pub mod api;
 pub mod controllers;
 pub mod datastore;
+pub mod dns;
 pub mod follow;
 pub mod kubelet;
 pub mod loadbalancer;

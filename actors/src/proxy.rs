@@ -3,14 +3,12 @@
 //! as one atomic `nft -f` (20 ms apart at most), and an unchanged ruleset is not applied again.
 //! A failed apply is retried every second until one succeeds.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix::prelude::*;
 use k3rs_agent::client::Https;
-use serde_json::Value;
 
-use crate::follow::{self, Change, Followed};
+use crate::follow::{self, Followed, Objects};
 use crate::tree::{ActorState, Member};
 
 /// How long changes gather before one apply.
@@ -20,10 +18,10 @@ const GATHER: Duration = Duration::from_millis(20);
 pub struct ServiceProxy {
     api: Https,
     node: String,
-    services: BTreeMap<String, Value>,
-    slices: BTreeMap<String, Value>,
-    /// Both collections have been listed once.
-    listed: (bool, bool),
+    /// Service addresses this node answers itself (the cluster DNS): no rules for them.
+    local: Vec<String>,
+    services: Objects,
+    slices: Objects,
     applied: String,
     scheduled: bool,
     applying: bool,
@@ -31,13 +29,13 @@ pub struct ServiceProxy {
 }
 
 impl ServiceProxy {
-    pub fn new(api: Https, node: String, member: Member) -> Self {
+    pub fn new(api: Https, node: String, local: Vec<String>, member: Member) -> Self {
         ServiceProxy {
             api,
             node,
-            services: BTreeMap::new(),
-            slices: BTreeMap::new(),
-            listed: (false, false),
+            local,
+            services: Objects::default(),
+            slices: Objects::default(),
             applied: String::new(),
             scheduled: false,
             applying: false,
@@ -46,7 +44,7 @@ impl ServiceProxy {
     }
 
     fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if self.scheduled || !(self.listed.0 && self.listed.1) {
+        if self.scheduled || !(self.services.listed && self.slices.listed) {
             return;
         }
         self.scheduled = true;
@@ -60,9 +58,8 @@ impl ServiceProxy {
         if self.applying {
             return self.schedule(ctx);
         }
-        let services: Vec<Value> = self.services.values().cloned().collect();
-        let slices: Vec<Value> = self.slices.values().cloned().collect();
-        let rules = k3rs_agent::proxy::ruleset(&services, &slices, &self.node);
+        let (services, slices) = (self.services.values(), self.slices.values());
+        let rules = k3rs_agent::proxy::ruleset(&services, &slices, &self.node, &self.local);
         if rules == self.applied {
             return;
         }
@@ -73,7 +70,7 @@ impl ServiceProxy {
             act.applying = false;
             match result.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
                 Ok(()) => {
-                    tracing::debug!(actor = "ServiceProxy", node = %act.node, services = act.services.len(), "rules applied");
+                    tracing::debug!(actor = "ServiceProxy", node = %act.node, services = act.services.by_key.len(), "rules applied");
                     act.applied = rules;
                     act.member.set_state(ActorState::Running);
                 }
@@ -92,19 +89,8 @@ impl Actor for ServiceProxy {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::info!(actor = "ServiceProxy", node = %self.node, "following services and endpoint slices");
-        for (path, what) in [
-            ("/api/v1/services", "services"),
-            ("/apis/discovery.k8s.io/v1/endpointslices", "endpointslices"),
-        ] {
-            let fut = follow::follow(
-                self.api.clone(),
-                path,
-                what,
-                ctx.address(),
-                self.member.mailbox().clone(),
-            );
-            ctx.spawn(fut.into_actor(self));
-        }
+        let (api, mailbox) = (self.api.clone(), self.member.mailbox().clone());
+        follow::spawn_all(ctx, &api, &mailbox, &follow::SERVICES);
     }
 }
 
@@ -113,22 +99,8 @@ impl Handler<Followed> for ServiceProxy {
 
     fn handle(&mut self, msg: Followed, ctx: &mut Self::Context) {
         self.member.mailbox().taken();
-        let (map, listed) = match msg.what {
-            "services" => (&mut self.services, &mut self.listed.0),
-            _ => (&mut self.slices, &mut self.listed.1),
-        };
-        match msg.change {
-            Change::All(items) => {
-                *listed = true;
-                *map = items.into_iter().map(|o| (follow::key(&o), o)).collect();
-            }
-            Change::Upsert(o) => {
-                map.insert(follow::key(&o), o);
-            }
-            Change::Deleted(o) => {
-                map.remove(&follow::key(&o));
-            }
-        }
+        let objects = if msg.what == "services" { &mut self.services } else { &mut self.slices };
+        objects.apply(msg.change);
         self.schedule(ctx);
     }
 }

@@ -58,6 +58,12 @@ pub struct PodNetwork {
     pub leases: PathBuf,
 }
 
+/// Put `address` (/32) on this namespace's loopback, as a service address the node answers
+/// itself (the cluster DNS).
+pub fn add_local_address(address: Ipv4Addr) -> Result<(), AgentError> {
+    run("ip", &["addr", "replace", &format!("{address}/32"), "dev", "lo"], None)
+}
+
 impl PodNetwork {
     /// The bridge's address, the pods' gateway: the range's first host address.
     pub fn gateway(&self) -> Ipv4Addr {

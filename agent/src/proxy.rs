@@ -145,9 +145,11 @@ fn k3rs_short_hash(s: &str) -> String {
     format!("{h:016x}")
 }
 
-/// The whole table, as one `nft -f` transaction that replaces the previous one.
-pub fn ruleset(svcs: &[Value], slices: &[Value], node: &str) -> String {
-    let services = services(svcs, slices);
+/// The whole table, as one `nft -f` transaction that replaces the previous one. Services at
+/// the `local` addresses are answered on this node itself (the cluster DNS) and get no rules.
+pub fn ruleset(svcs: &[Value], slices: &[Value], node: &str, local: &[String]) -> String {
+    let mut services = services(svcs, slices);
+    services.retain(|s| !s.cluster_ips.iter().any(|ip| local.contains(ip)));
     let mut body = String::new();
     let mut cluster_map = Vec::new();
     let mut node_map = Vec::new();
@@ -338,7 +340,7 @@ mod tests {
             8080,
             &[("10.42.0.5", "a", true), ("10.42.1.5", "b", true), ("10.42.0.9", "a", false)],
         );
-        let rules = ruleset(&[web], &[eps], "a");
+        let rules = ruleset(&[web], &[eps], "a", &[]);
         assert!(rules.starts_with("table ip k3rs-proxy\ndelete table ip k3rs-proxy\n"));
         assert!(rules.contains("10.43.0.20 . tcp . 80 : goto svc-"), "{rules}");
         assert!(rules.contains("tcp . 30080 : goto ext-"), "{rules}");
@@ -361,7 +363,12 @@ mod tests {
         let headless = svc("headless", json!({"clusterIP": "None", "ports": [{"port": 80}]}));
         let empty = svc("empty", json!({"clusterIP": "10.43.0.22", "ports": [{"port": 81}]}));
         let eps = slice("local", 8080, &[("10.42.0.5", "a", true), ("10.42.1.5", "b", true)]);
-        let rules = ruleset(&[local, headless, empty], &[eps], "b");
+        let dns = svc(
+            "dns",
+            json!({"clusterIP": "10.43.0.10", "ports": [{"port": 53, "protocol": "UDP"}]}),
+        );
+        let rules = ruleset(&[local, headless, empty, dns], &[eps], "b", &["10.43.0.10".into()]);
+        assert!(!rules.contains("10.43.0.10"), "the node answers the cluster DNS itself");
         let ext = rules.split("chain ext-").nth(1).unwrap();
         let ext = &ext[..ext.find("  }").unwrap()];
         assert!(ext.contains("numgen random mod 1"), "only this node's endpoint: {ext}");

@@ -1,6 +1,8 @@
 //! What every server keeps in the datastore about itself: the `kubernetes` Service in `default`
 //! (the first service IP, port 443 to the API port) and its Endpoints listing every server's
-//! advertised address, which agents read (`/v1-k3rs/apiservers`) to learn all servers.
+//! advertised address, which agents read (`/v1-k3rs/apiservers`) to learn all servers; and the
+//! `kube-dns` Service in `kube-system` at the cluster DNS address, which every agent answers
+//! on its own node (so it has no selector and no endpoints).
 
 use serde_json::{Value, json};
 
@@ -26,6 +28,46 @@ pub fn kubernetes_service(cluster_ip: &str, port: u16) -> Value {
             "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
         },
     })
+}
+
+/// The `kube-dns` Service, labelled as K3s's CoreDNS is (`kubectl cluster-info` lists it).
+pub fn kube_dns_service(cluster_ip: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": "kube-dns",
+            "namespace": "kube-system",
+            "labels": {
+                "k8s-app": "kube-dns",
+                "kubernetes.io/cluster-service": "true",
+                "kubernetes.io/name": "CoreDNS",
+            },
+            "annotations": {"prometheus.io/port": "9153", "prometheus.io/scrape": "true"},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": cluster_ip,
+            "clusterIPs": [cluster_ip],
+            "ports": [
+                {"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53},
+            ],
+        },
+    })
+}
+
+/// Create the `kube-dns` Service unless it exists.
+pub async fn ensure_kube_dns_service(
+    objects: &Objects<'_>,
+    cluster_ip: &str,
+) -> Result<(), Status> {
+    let Some(svc) = objects.registry.get("", "v1", "services") else { return Ok(()) };
+    match objects.create(svc, Some("kube-system"), kube_dns_service(cluster_ip), false).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The `kubernetes` Endpoints with `address` added (kept sorted, no duplicates).

@@ -130,9 +130,10 @@ pub struct ServerArgs {
     /// Port range to reserve for services with NodePort visibility
     #[arg(long, default_value = "30000-32767")]
     pub service_node_port_range: PortRange,
-    /// IPv4 Cluster IP for coredns service
-    #[arg(long, default_value = "10.43.0.10")]
-    pub cluster_dns: IpAddr,
+    /// IPv4 Cluster IP for coredns service. Should be in your service-cidr range (default:
+    /// the 10th address of the service CIDR, 10.43.0.10)
+    #[arg(long)]
+    pub cluster_dns: Option<IpAddr>,
     /// Cluster Domain
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
@@ -189,6 +190,20 @@ pub struct AgentArgs {
     pub print_config: bool,
     #[command(flatten)]
     pub node: NodeArgs,
+}
+
+impl ServerArgs {
+    /// `--cluster-dns`, else the service range's 10th address, as K3s derives it.
+    pub fn cluster_dns(&self) -> IpAddr {
+        self.cluster_dns.unwrap_or_else(|| match self.service_cidr {
+            IpNetwork::V4(net) => {
+                IpAddr::V4(std::net::Ipv4Addr::from(u32::from(net.network()) + 10))
+            }
+            IpNetwork::V6(net) => {
+                IpAddr::V6(std::net::Ipv6Addr::from(u128::from(net.network()) + 10))
+            }
+        })
+    }
 }
 
 /// Flags of the node agent, which every server runs too.

@@ -174,8 +174,13 @@ mod tests {
         assert_eq!(s.https_listen_port, 6443);
         assert_eq!(s.cluster_cidr.to_string(), "10.42.0.0/16");
         assert_eq!(s.service_cidr.to_string(), "10.43.0.0/16");
-        assert_eq!(s.cluster_dns.to_string(), "10.43.0.10");
+        assert_eq!(s.cluster_dns().to_string(), "10.43.0.10");
         assert_eq!(s.node.lb_server_port, 6444);
+        // The cluster DNS follows a changed service range unless it is given.
+        let cli = load(["k3rs", "server", "--service-cidr", "10.96.0.0/24"]).unwrap();
+        assert_eq!(server(&cli).cluster_dns().to_string(), "10.96.0.10");
+        let cli = load(["k3rs", "server", "--cluster-dns", "10.43.0.53"]).unwrap();
+        assert_eq!(server(&cli).cluster_dns().to_string(), "10.43.0.53");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::{Server, require_tool};
 pub fn busybox_archive() -> Vec<u8> {
     let applets = [
         "sh", "sleep", "echo", "cat", "true", "false", "ls", "httpd", "wget", "hostname", "mkdir",
-        "dd", "ip",
+        "dd", "ip", "nslookup",
     ];
     k3rs_images::testing::busybox_archive("busybox:test", &applets).unwrap()
 }

@@ -39,6 +39,8 @@ pub struct PodSettings {
     pub puller: k3rs_agent::pull::Puller,
     pub cluster_dns: String,
     pub cluster_domain: String,
+    /// The node's resolvers, which the cluster DNS forwards other names to.
+    pub resolv_conf: PathBuf,
     pub host_ip: String,
     /// `<data-dir>/agent/pod-ips`: the pod address leases.
     pub leases_dir: PathBuf,
@@ -71,6 +73,8 @@ pub struct PodSupervisor {
     /// The node's pod network as the server assigned it; made on the node only once a pod's
     /// sandbox needs it (a node that runs no pods changes nothing in its network namespace).
     wanted: Option<PodNetwork>,
+    /// The node's cluster DNS, started with the pod network.
+    dns: Option<Tracked<crate::dns::ClusterDns>>,
     making: bool,
 }
 
@@ -82,6 +86,7 @@ impl PodSupervisor {
             workers: HashMap::new(),
             member,
             wanted: None,
+            dns: None,
             making: false,
         }
     }
@@ -93,6 +98,28 @@ impl PodSupervisor {
         if !made && !self.making && self.s.sandbox_waiting.get() {
             self.make_network(wanted, ctx);
         }
+    }
+
+    /// Start the node's cluster DNS (once), now that pods can reach the node.
+    fn start_dns(&mut self) {
+        if self.dns.is_some() {
+            return;
+        }
+        let Ok(address) = self.s.cluster_dns.parse() else {
+            tracing::warn!(actor = "PodSupervisor", address = %self.s.cluster_dns, "the cluster DNS address is not IPv4: no cluster DNS");
+            return;
+        };
+        let member = self.member.child("ClusterDns", self.s.node.clone());
+        let mailbox = member.mailbox().clone();
+        let dns = crate::dns::ClusterDns::new(
+            self.s.api.clone(),
+            address,
+            self.s.cluster_domain.clone(),
+            self.s.resolv_conf.clone(),
+            member,
+        )
+        .start();
+        self.dns = Some(Tracked::new(dns, mailbox));
     }
 
     /// Make the node's side of `network` (bridge, forwarding, masquerade), retrying every
@@ -107,6 +134,7 @@ impl PodSupervisor {
                 Ok(Ok(())) => {
                     tracing::info!(actor = "PodSupervisor", node = %act.s.node, range = %ready.range, bridge = k3rs_agent::podnet::BRIDGE, "pod network ready");
                     *act.s.network.borrow_mut() = Some(ready);
+                    act.start_dns();
                     // The range may have changed meanwhile.
                     act.network_needed(ctx);
                 }
