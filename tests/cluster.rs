@@ -12,9 +12,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::netlab::Lab;
-use common::pods::{DeletePods, busybox_archive, can_run_pods};
-use common::{Agent, Server, eventually};
+use common::pods::{LabCluster, can_run_pods};
+use common::{Server, eventually};
 
 /// `name node ip phase` of each pod of the `web` Deployment (the CronJob's pods may come and
 /// go at any minute).
@@ -46,42 +45,8 @@ fn a_deployment_runs_on_three_nodes_with_pod_addresses_and_scales() {
     if !can_run_pods() {
         return;
     }
-    let mut lab = Lab::new();
-    let nets = [lab.node(), lab.node(), lab.node()];
-    let dirs = tempfile::tempdir().unwrap();
-    for dir in ["s", "a1", "a2"] {
-        let airgap = dirs.path().join(dir).join("data/agent/images");
-        std::fs::create_dir_all(&airgap).unwrap();
-        std::fs::write(airgap.join("busybox.tar"), busybox_archive()).unwrap();
-    }
-    let server_dir = tempfile::tempdir_in(dirs.path()).unwrap();
-    std::fs::create_dir_all(server_dir.path().join("data/agent")).unwrap();
-    std::fs::rename(
-        dirs.path().join("s/data/agent/images"),
-        server_dir.path().join("data/agent/images"),
-    )
-    .unwrap();
-    let password = server_dir.path().join("node/password");
-    let password = password.to_str().unwrap().to_owned();
-    let server = Server::start_in_netns(
-        &nets[0],
-        server_dir,
-        &[
-            "--node-name",
-            "node-0",
-            "--node-ip",
-            &nets[0].address,
-            "--node-password-file",
-            &password,
-        ],
-    );
-    let token = server.token();
-    let _agents = [
-        Agent::start_in_netns(&nets[1], &dirs.path().join("a1"), "node-1", &server.url(), &token),
-        Agent::start_in_netns(&nets[2], &dirs.path().join("a2"), "node-2", &server.url(), &token),
-    ];
-    // After the agents, so it is dropped first: they remove the pods' containers.
-    let _cleanup = DeletePods::of(&server);
+    let cluster = LabCluster::start(&[]);
+    let server = &cluster.server;
     eventually("three ready nodes", Duration::from_secs(60), || {
         let (_, out) = server.k(&["get", "nodes", "--no-headers"]);
         (out.lines().filter(|l| l.contains(" Ready ")).count() == 3).then_some(())
@@ -132,9 +97,8 @@ fn a_deployment_runs_on_three_nodes_with_pod_addresses_and_scales() {
                 .then_some(p)
         }
     };
-    let three = eventually("3 pods running with addresses", Duration::from_secs(60), || {
-        running(3)(&server)
-    });
+    let three =
+        eventually("3 pods running with addresses", Duration::from_secs(60), || running(3)(server));
     for (name, node, ip, _) in &three {
         assert!(in_range(ip, &ranges[node]), "{name} on {node} has {ip}, outside {}", ranges[node]);
     }
@@ -153,7 +117,7 @@ fn a_deployment_runs_on_three_nodes_with_pod_addresses_and_scales() {
     // Scale to 10: every node runs several, each with its own address; a pod reaches another
     // on its node by address.
     assert_eq!(server.k(&["scale", "deployment", "web", "--replicas=10"]).0, Some(0));
-    let ten = eventually("10 pods running", Duration::from_secs(90), || running(10)(&server));
+    let ten = eventually("10 pods running", Duration::from_secs(90), || running(10)(server));
     let mut ips: Vec<&String> = ten.iter().map(|p| &p.2).collect();
     ips.sort();
     ips.dedup();
@@ -170,12 +134,12 @@ fn a_deployment_runs_on_three_nodes_with_pod_addresses_and_scales() {
     assert_eq!((code, page.as_str()), (Some(0), target.0.as_str()), "{client} -> {url}");
 
     assert_eq!(server.k(&["scale", "deployment", "web", "--replicas=1"]).0, Some(0));
-    eventually("back to 1 pod", Duration::from_secs(90), || running(1)(&server));
+    eventually("back to 1 pod", Duration::from_secs(90), || running(1)(server));
 
     // A rolling update of 4 replicas (maxUnavailable 1, maxSurge 1) never has fewer than 3
     // available.
     assert_eq!(server.k(&["scale", "deployment", "web", "--replicas=4"]).0, Some(0));
-    eventually("4 pods running", Duration::from_secs(60), || running(4)(&server));
+    eventually("4 pods running", Duration::from_secs(60), || running(4)(server));
     eventually("4 available", Duration::from_secs(30), || {
         let (_, a) =
             server.k(&["get", "deploy", "web", "-o", "jsonpath={.status.availableReplicas}"]);

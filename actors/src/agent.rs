@@ -5,18 +5,22 @@
 //! least every minute). The steps are `k3rs_agent`'s; this is the timing around them.
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use ipnetwork::Ipv4Network;
 use k3rs_agent::client::Https;
+use k3rs_agent::flannel::{self, Backend};
 use k3rs_agent::host::HostFacts;
 use k3rs_agent::join::{JoinRequest, Joined};
 use k3rs_agent::node::NodeSpec;
 use k3rs_agent::{AgentError, kube, node};
 use serde_json::Value;
 
+use crate::flannel::{FlannelActor, Overlay};
 use crate::kubelet::KubeletAcceptor;
 use crate::tree::{ActorState, Member, Tracked};
 use crate::tunnel::{StopTunnel, TunnelClient, TunnelClientConfig};
@@ -43,6 +47,8 @@ pub struct AgentSettings {
     pub default_registry_endpoint: bool,
     /// Run the ServiceProxy (`--disable-kube-proxy` off).
     pub kube_proxy: bool,
+    /// `--flannel-iface`: the overlay's interface (else the one holding the node address).
+    pub flannel_iface: Option<String>,
     /// The resolvers the cluster DNS forwards to (`--resolv-conf`, else `/etc/resolv.conf`).
     pub resolv_conf: PathBuf,
     pub facts: HostFacts,
@@ -62,6 +68,7 @@ pub struct NodeAgentActor {
     cluster: Value,
     pods: Option<Tracked<crate::pods::PodSupervisor>>,
     proxy: Option<Tracked<crate::proxy::ServiceProxy>>,
+    overlay: Option<Tracked<FlannelActor>>,
     /// The node's pod range as last told to the pod supervisor.
     pod_range: Option<String>,
     /// The load balancer the agent reaches servers through, told of every server found.
@@ -88,6 +95,7 @@ impl NodeAgentActor {
             cluster: Value::Null,
             pods: None,
             proxy: None,
+            overlay: None,
             pod_range: None,
             lb: None,
             servers: Vec::new(),
@@ -299,6 +307,44 @@ impl NodeAgentActor {
         self.pods = Some(Tracked::new(pods, mailbox));
     }
 
+    /// Start the FlannelActor (once) for `backend`, unless it is `none` (or `udp`, not here yet).
+    fn start_overlay(
+        &mut self,
+        backend: Backend,
+        subnet: Ipv4Network,
+        network: Ipv4Network,
+        public_ip: Option<Ipv4Addr>,
+        link: Option<(String, u32)>,
+        mtu: u32,
+    ) {
+        let Some(api) = self.api.clone() else { return };
+        if self.overlay.is_some() || matches!(backend, Backend::None) {
+            return;
+        }
+        if backend == Backend::Udp {
+            tracing::warn!(
+                actor = "NodeAgentActor",
+                "the udp backend is not available yet: no overlay"
+            );
+            return;
+        }
+        let (Some(public_ip), Some((iface, _))) = (public_ip, link) else { return };
+        let overlay = Overlay {
+            node: self.settings.node.name.clone(),
+            backend,
+            subnet,
+            network,
+            public_ip,
+            iface,
+            mtu,
+            subnet_env: self.settings.agent_dir.join("etc/flannel/subnet.env"),
+        };
+        let member = self.member.child("FlannelActor", self.settings.node.name.clone());
+        let mailbox = member.mailbox().clone();
+        let actor = FlannelActor::new(api, overlay, member).start();
+        self.overlay = Some(Tracked::new(actor, mailbox));
+    }
+
     /// Start the ServiceProxy (once) unless `--disable-kube-proxy`.
     fn start_proxy(&mut self) {
         let Some(api) = self.api.clone() else { return };
@@ -390,10 +436,25 @@ impl NodeAgentActor {
             tracing::warn!(actor = "NodeAgentActor", range, cluster, "unusable pod range");
             return;
         };
+        let backend = self.cluster["flannelBackend"]
+            .as_str()
+            .and_then(Backend::parse)
+            .unwrap_or(Backend::Vxlan);
+        let public_ip = self.settings.node.internal_ips.iter().find_map(|ip| match ip {
+            std::net::IpAddr::V4(v4) => Some(*v4),
+            std::net::IpAddr::V6(_) => None,
+        });
+        let link = public_ip.and_then(|ip| {
+            flannel::link_of(ip, self.settings.flannel_iface.as_deref())
+                .map_err(|e| tracing::warn!(actor = "NodeAgentActor", error = %e, "no link for the overlay"))
+                .ok()
+        });
+        let mtu = link.as_ref().map_or(1500, |(_, mtu)| mtu - backend.overhead());
         if let Some(pods) = &self.pods {
             self.pod_range = Some(range.to_owned());
-            pods.do_send(crate::pods::SetPodRange { range: range_net, cluster });
+            pods.do_send(crate::pods::SetPodRange { range: range_net, cluster, mtu });
         }
+        self.start_overlay(backend, range_net, cluster, public_ip, link, mtu);
     }
 
     /// Log a failure; retry `again` later when it can pass, else stop.

@@ -14,6 +14,7 @@ pub mod api;
 pub mod controllers;
 pub mod datastore;
 pub mod dns;
+pub mod flannel;
 pub mod follow;
 pub mod kubelet;
 pub mod loadbalancer;

@@ -30,21 +30,29 @@ pub async fn get(api: &Https, path: &str) -> Result<Option<Value>, AgentError> {
     }
 }
 
+/// Merge `patch` into the Node `name`.
+pub async fn patch_node(api: &Https, name: &str, patch: &Value) -> Result<(), AgentError> {
+    let answer = api
+        .send(
+            Method::PATCH,
+            &format!("{}?fieldManager=k3rs-agent", node_path(name)),
+            Some(("application/merge-patch+json", patch.to_string().into_bytes())),
+        )
+        .await?;
+    if answer.ok() { Ok(()) } else { Err(failed("patching the Node", &answer)) }
+}
+
 /// The Node, created from `node` when missing (labels from flags are added to an existing
 /// one). Returns the stored Node.
 pub async fn ensure_node(api: &Https, node: &Value) -> Result<Value, AgentError> {
     let name = node["metadata"]["name"].as_str().unwrap_or_default();
     if let Some(existing) = get(api, &node_path(name)).await? {
         let patch = serde_json::json!({"metadata": {"labels": node["metadata"]["labels"], "annotations": node["metadata"]["annotations"]}});
-        let answer = api
-            .send(
-                Method::PATCH,
-                &format!("{}?fieldManager=k3rs-agent", node_path(name)),
-                Some(("application/merge-patch+json", patch.to_string().into_bytes())),
-            )
-            .await?;
-        return if answer.ok() { answer.json() } else { Err(failed("updating the Node", &answer)) }
-            .or(Ok(existing));
+        // A refused patch keeps the Node as it is (its labels are only added).
+        if patch_node(api, name, &patch).await.is_err() {
+            return Ok(existing);
+        }
+        return Ok(get(api, &node_path(name)).await?.unwrap_or(existing));
     }
     let answer = api.json(Method::POST, "/api/v1/nodes?fieldManager=k3rs-agent", node).await?;
     match answer.code {

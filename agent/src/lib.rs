@@ -8,6 +8,7 @@
 //! server side.
 
 pub mod client;
+pub mod flannel;
 pub mod host;
 pub mod identity;
 pub mod join;

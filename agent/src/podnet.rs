@@ -56,6 +56,8 @@ pub struct PodNetwork {
     pub cluster: Ipv4Network,
     /// Where address leases are kept (`<data-dir>/agent/pod-ips`).
     pub leases: PathBuf,
+    /// The pods' MTU: the node link's, less the overlay's overhead.
+    pub mtu: u32,
 }
 
 /// Put `address` (/32) on this namespace's loopback, as a service address the node answers
@@ -72,8 +74,9 @@ impl PodNetwork {
 
     /// The bridge, its address, forwarding and masquerade, made idempotently.
     pub fn ensure_node(&self) -> Result<(), AgentError> {
+        let mtu = self.mtu.to_string();
         if run("ip", &["link", "show", BRIDGE], None).is_err() {
-            run("ip", &["link", "add", BRIDGE, "type", "bridge"], None)?;
+            run("ip", &["link", "add", BRIDGE, "mtu", &mtu, "type", "bridge"], None)?;
         }
         let address = format!("{}/{}", self.gateway(), self.range.prefix());
         run("ip", &["addr", "replace", &address, "dev", BRIDGE], None)?;
@@ -135,9 +138,13 @@ impl PodNetwork {
     pub fn attach(&self, netns: &str, uid: &str, ip: Ipv4Addr) -> Result<(), AgentError> {
         let host = host_veth(uid);
         if run("ip", &["link", "show", &host], None).is_err() {
+            let mtu = self.mtu.to_string();
             run(
                 "ip",
-                &["link", "add", &host, "type", "veth", "peer", "name", "eth0", "netns", netns],
+                &[
+                    "link", "add", &host, "mtu", &mtu, "type", "veth", "peer", "name", "eth0",
+                    "mtu", &mtu, "netns", netns,
+                ],
                 None,
             )?;
         }
@@ -168,6 +175,7 @@ mod tests {
             range: "10.42.1.0/29".parse().unwrap(),
             cluster: "10.42.0.0/16".parse().unwrap(),
             leases: dir.join("pod-ips"),
+            mtu: 1500,
         }
     }
 

@@ -140,7 +140,7 @@ pub async fn ensure_kubernetes_service(
         Err(e) if e.code == 404 => {
             let obj = with_address(None, address, port);
             match objects.create(eps, Some("default"), obj, false).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => return ensure_slice(objects, port).await,
                 Err(e) if e.code == 409 => {}
                 Err(e) => return Err(e),
             }
@@ -152,8 +152,55 @@ pub async fn ensure_kubernetes_service(
         .update_with(eps, Some("default"), "kubernetes", Sub::Main, false, |existing| {
             Ok((with_address(Some(existing), address, port), false))
         })
-        .await
-        .map(|_| ())
+        .await?;
+    ensure_slice(objects, port).await
+}
+
+/// The `kubernetes` EndpointSlice, as the API server keeps it beside the Endpoints (service
+/// proxies read slices).
+pub fn slice_of(endpoints: &Value, port: u16) -> Value {
+    let addresses: Vec<Value> = endpoints["subsets"][0]["addresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["ip"].as_str())
+        .map(|ip| json!({"addresses": [ip], "conditions": {"ready": true}}))
+        .collect();
+    json!({
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"kubernetes.io/service-name": "kubernetes"}},
+        "addressType": "IPv4",
+        "endpoints": addresses,
+        "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+    })
+}
+
+/// Write the `kubernetes` EndpointSlice from the stored Endpoints.
+async fn ensure_slice(objects: &Objects<'_>, port: u16) -> Result<(), Status> {
+    let registry = objects.registry;
+    let (Some(eps), Some(slices)) = (
+        registry.get("", "v1", "endpoints"),
+        registry.get("discovery.k8s.io", "v1", "endpointslices"),
+    ) else {
+        return Ok(());
+    };
+    let endpoints = objects.get(eps, Some("default"), "kubernetes")?;
+    let wanted = slice_of(&endpoints, port);
+    match objects.create(slices, Some("default"), wanted.clone(), false).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 409 => objects
+            .update_with(slices, Some("default"), "kubernetes", Sub::Main, false, |existing| {
+                let mut next = existing.clone();
+                next["endpoints"] = wanted["endpoints"].clone();
+                next["ports"] = wanted["ports"].clone();
+                Ok((next, false))
+            })
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

@@ -16,10 +16,15 @@ pub mod registry;
 
 pub const K3RS: &str = env!("CARGO_BIN_EXE_k3rs");
 
-/// For nodes in this machine's own network namespace: no service rules there (only lab
-/// namespaces get them).
-pub fn root_namespace_flags(netns: Option<&str>) -> Vec<&'static str> {
-    if netns.is_none() { vec!["--disable-kube-proxy"] } else { Vec::new() }
+/// For nodes in this machine's own network namespace: no service rules and no overlay there
+/// (only lab namespaces get them). The overlay backend is the server's to choose (agents
+/// learn it from the server).
+pub fn root_namespace_flags(netns: Option<&str>, server: bool) -> Vec<&'static str> {
+    match (netns, server) {
+        (Some(_), _) => Vec::new(),
+        (None, true) => vec!["--disable-kube-proxy", "--flannel-backend=none"],
+        (None, false) => vec!["--disable-kube-proxy"],
+    }
 }
 
 /// Unless a test gives its own `--private-registry`: a registries.yaml in `dir` sending every
@@ -115,7 +120,7 @@ impl Server {
             .arg(&kubeconfig)
             .args(if agent { &[][..] } else { &["--disable-agent"][..] })
             .args(no_outside_registries(dir.path(), extra))
-            .args(if agent { root_namespace_flags(netns.as_deref()) } else { Vec::new() })
+            .args(root_namespace_flags(netns.as_deref(), true))
             .args(extra)
             .env("RUST_LOG", "info")
             .env_remove("K3RS_TOKEN")
@@ -232,7 +237,7 @@ impl Agent {
             .arg("--node-password-file")
             .arg(dir.join("node/password"))
             .args(no_outside_registries(dir, &[]))
-            .args(root_namespace_flags(netns))
+            .args(root_namespace_flags(netns, false))
             .env("RUST_LOG", "info")
             .env_remove("K3RS_TOKEN")
             .env_remove("K3RS_URL")

@@ -7,7 +7,7 @@ use super::{Server, require_tool};
 pub fn busybox_archive() -> Vec<u8> {
     let applets = [
         "sh", "sleep", "echo", "cat", "true", "false", "ls", "httpd", "wget", "hostname", "mkdir",
-        "dd", "ip", "nslookup",
+        "dd", "ip", "nslookup", "ping", "nc",
     ];
     k3rs_images::testing::busybox_archive("busybox:test", &applets).unwrap()
 }
@@ -65,4 +65,63 @@ pub fn can_run_pods() -> bool {
         return false;
     }
     true
+}
+
+/// A server and two agents, each node in its own lab namespace (`node-0` at 10.99.0.10 is the
+/// server), all with the busybox image; the pods are deleted before the nodes stop.
+pub struct LabCluster {
+    // Field order is drop order: pods first, then the agents, the server, the namespaces.
+    pub cleanup: DeletePods,
+    pub agents: Vec<super::Agent>,
+    pub server: Server,
+    pub nets: Vec<super::netlab::NodeNet>,
+    pub dirs: tempfile::TempDir,
+    pub lab: super::netlab::Lab,
+}
+
+impl LabCluster {
+    /// Start it; `extra` goes to the server.
+    pub fn start(extra: &[&str]) -> LabCluster {
+        let mut lab = super::netlab::Lab::new();
+        let nets = vec![lab.node(), lab.node(), lab.node()];
+        let dirs = tempfile::tempdir().unwrap();
+        let server_dir = tempfile::tempdir_in(dirs.path()).unwrap();
+        for dir in [server_dir.path().to_owned(), dirs.path().join("a1"), dirs.path().join("a2")] {
+            let airgap = dir.join("data/agent/images");
+            std::fs::create_dir_all(&airgap).unwrap();
+            std::fs::write(airgap.join("busybox.tar"), busybox_archive()).unwrap();
+        }
+        let password = server_dir.path().join("node/password");
+        let mut args = vec![
+            "--node-name",
+            "node-0",
+            "--node-ip",
+            &nets[0].address,
+            "--advertise-address",
+            &nets[0].address,
+            "--node-password-file",
+            password.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let server = Server::start_in_netns(&nets[0], server_dir, &args);
+        let token = server.token();
+        let agents = vec![
+            super::Agent::start_in_netns(
+                &nets[1],
+                &dirs.path().join("a1"),
+                "node-1",
+                &server.url(),
+                &token,
+            ),
+            super::Agent::start_in_netns(
+                &nets[2],
+                &dirs.path().join("a2"),
+                "node-2",
+                &server.url(),
+                &token,
+            ),
+        ];
+        let cleanup = DeletePods::of(&server);
+        LabCluster { cleanup, agents, server, nets, dirs, lab }
+    }
 }

@@ -63,6 +63,7 @@ impl std::fmt::Debug for PodSettings {
 pub struct SetPodRange {
     pub range: Ipv4Network,
     pub cluster: Ipv4Network,
+    pub mtu: u32,
 }
 
 /// The actor.
@@ -195,6 +196,7 @@ impl Handler<SetPodRange> for PodSupervisor {
             range: msg.range,
             cluster: msg.cluster,
             leases: self.s.leases_dir.clone(),
+            mtu: msg.mtu,
         });
         self.network_needed(ctx);
     }

@@ -1,0 +1,130 @@
+//! End to end: the overlay between nodes, for each backend (`vxlan`, `host-gw`): a server and
+//! two agents, each in its own lab namespace; a pod on one node reaches a pod on another by
+//! address (ICMP and TCP), through a Service's ClusterIP, and through a NodePort on every
+//! node's address; a pod reaches the API through the `kubernetes` ClusterIP; a removed node's
+//! routes leave the other nodes. Needs what tests/cluster.rs needs.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::netlab::command_in;
+use common::pods::{LabCluster, can_run_pods};
+use common::{Server, eventually};
+
+fn web_pod(name: &str, node: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, labels: {{app: {name}}}}}
+spec:
+  nodeName: {node}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox:test
+    command: [sh, -c, 'mkdir -p /www && hostname > /www/index.html && trap \"exit 0\" TERM; httpd -f -p 8080 -h /www & wait']
+"
+    )
+}
+
+fn apply(server: &Server, name: &str, yaml: &str) {
+    let file = server.dir.path().join(format!("{name}.yaml"));
+    std::fs::write(&file, yaml).unwrap();
+    let (code, out) = server.k(&["apply", "-f", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+/// `program args` run in the namespace `netns`: its standard output, trimmed, when it succeeds.
+fn run_in(netns: &str, program: &str, args: &[&str]) -> Option<String> {
+    let out = command_in(Some(netns), program).args(args).output().unwrap();
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn across_nodes(backend: &str) {
+    let mut cluster = LabCluster::start(&["--flannel-backend", backend]);
+    let server = &cluster.server;
+    let k = |args: &[&str]| server.k(args);
+    eventually("three ready nodes", Duration::from_secs(60), || {
+        let (_, out) = k(&["get", "nodes", "--no-headers"]);
+        (out.lines().filter(|l| l.contains(" Ready ")).count() == 3).then_some(())
+    });
+    apply(server, "a", &web_pod("a", "node-1"));
+    apply(server, "b", &web_pod("b", "node-2"));
+    let ip_of = |pod: &str| {
+        eventually(&format!("{pod} running"), Duration::from_secs(60), || {
+            let (_, out) =
+                k(&["get", "pod", pod, "-o", "jsonpath={.status.phase} {.status.podIP}"]);
+            out.strip_prefix("Running ").filter(|ip| !ip.is_empty()).map(str::to_owned)
+        })
+    };
+    let (_, b) = (ip_of("a"), ip_of("b"));
+    // Pod to pod across nodes, by address: TCP and ICMP.
+    let url = format!("http://{b}:8080/");
+    let page = eventually(&format!("{backend}: a reaches b"), Duration::from_secs(30), || {
+        let (code, out) = k(&["exec", "a", "--", "wget", "-q", "-O-", &url]);
+        (code == Some(0)).then_some(out)
+    });
+    assert_eq!(page, "b");
+    let (code, out) = k(&["exec", "a", "--", "ping", "-c", "1", "-W", "5", &b]);
+    assert_eq!(code, Some(0), "{backend}: ping across nodes: {out}");
+    // Through a Service on another node, and its NodePort on every node's address.
+    let (code, out) =
+        k(&["expose", "pod", "b", "--port=80", "--target-port=8080", "--type=NodePort"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, cluster_ip) = k(&["get", "svc", "b", "-o", "jsonpath={.spec.clusterIP}"]);
+    let (_, node_port) = k(&["get", "svc", "b", "-o", "jsonpath={.spec.ports[0].nodePort}"]);
+    let svc_url = format!("http://{cluster_ip}/");
+    eventually(&format!("{backend}: a reaches b's service"), Duration::from_secs(30), || {
+        let (code, out) = k(&["exec", "a", "--", "wget", "-q", "-O-", &svc_url]);
+        (code == Some(0) && out == "b").then_some(())
+    });
+    for net in &cluster.nets {
+        let url = format!("http://{}:{node_port}/", net.address);
+        eventually(
+            &format!("{backend}: node port on {}", net.address),
+            Duration::from_secs(30),
+            || {
+                (run_in(&net.netns, "busybox", &["wget", "-q", "-O-", &url]).as_deref()
+                    == Some("b"))
+                .then_some(())
+            },
+        );
+    }
+    // The API through the `kubernetes` ClusterIP, from a pod.
+    let connect = "nc -w 5 10.43.0.1 443 </dev/null && echo connected";
+    let (code, out) = k(&["exec", "a", "--", "sh", "-c", connect]);
+    assert!(
+        code == Some(0) && out.contains("connected"),
+        "{backend}: the kubernetes service from a pod: {out}"
+    );
+    // A removed node's routes leave the others.
+    let (_, ranges) = k(&["get", "node", "node-2", "-o", "jsonpath={.spec.podCIDR}"]);
+    let routes =
+        |netns: &str| run_in(netns, "ip", &["route", "show", "proto", "76"]).unwrap_or_default();
+    assert!(routes(&cluster.nets[1].netns).contains(&ranges), "{}", routes(&cluster.nets[1].netns));
+    cluster.agents.pop().unwrap().kill();
+    let (code, out) = k(&["delete", "pod", "b", "--grace-period=0", "--force"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = k(&["delete", "node", "node-2"]);
+    assert_eq!(code, Some(0), "{out}");
+    eventually(&format!("{backend}: node-2's routes gone"), Duration::from_secs(30), || {
+        (!routes(&cluster.nets[1].netns).contains(&ranges)).then_some(())
+    });
+}
+
+#[test]
+fn pods_reach_each_other_across_nodes_over_vxlan() {
+    if can_run_pods() {
+        across_nodes("vxlan");
+    }
+}
+
+#[test]
+fn pods_reach_each_other_across_nodes_over_host_gw() {
+    if can_run_pods() {
+        across_nodes("host-gw");
+    }
+}
