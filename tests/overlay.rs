@@ -105,9 +105,12 @@ fn across_nodes(backend: &str) {
     let routes =
         |netns: &str| run_in(netns, "ip", &["route", "show", "proto", "76"]).unwrap_or_default();
     assert!(routes(&cluster.nets[1].netns).contains(&ranges), "{}", routes(&cluster.nets[1].netns));
-    cluster.agents.pop().unwrap().kill();
-    let (code, out) = k(&["delete", "pod", "b", "--grace-period=0", "--force"]);
+    // Its pod goes first (its agent removes the container), then the agent, then the Node.
+    let (code, out) = k(&["delete", "svc", "b"]);
     assert_eq!(code, Some(0), "{out}");
+    let (code, out) = k(&["delete", "pod", "b", "--timeout=60s"]);
+    assert_eq!(code, Some(0), "{out}");
+    cluster.agents.pop().unwrap().kill();
     let (code, out) = k(&["delete", "node", "node-2"]);
     assert_eq!(code, Some(0), "{out}");
     eventually(&format!("{backend}: node-2's routes gone"), Duration::from_secs(30), || {
