@@ -1,6 +1,6 @@
 //! Pod-to-pod throughput and latency across nodes, per overlay backend, against the raw link:
 //! a server and two agents, each in a lab network namespace this benchmark creates (as the
-//! tests do), two pods pinned to the two agents, and Debian's `iperf3` (TCP, 5 s) and `ping`
+//! tests do), two pods pinned to the two agents, and Debian's `iperf3` (TCP, 5 s) and busybox `ping`
 //! (20 echoes) run inside the pods' network namespaces; the raw figure is the same between the
 //! two nodes' own addresses over their veth link. Then the time from a Deployment's pod being
 //! deleted to the Service's rules no longer sending to it (endpoint propagation).
@@ -67,10 +67,8 @@ fn iperf(server_ns: &str, client_ns: &str, server_ip: &str) -> f64 {
 
 /// Average round trip of 20 pings, in microseconds.
 fn ping(from_ns: &str, to: &str) -> f64 {
-    let out = command_in(Some(from_ns), "ping")
-        .args(["-c", "20", "-i", "0.05", "-q", to])
-        .output()
-        .unwrap();
+    let out =
+        command_in(Some(from_ns), "busybox").args(["ping", "-c", "20", "-q", to]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     // rtt min/avg/max/mdev = 0.040/0.052/0.080/0.010 ms
     text.lines()
@@ -101,7 +99,7 @@ fn running_ip(cluster: &LabCluster, pod: &str) -> String {
 }
 
 fn main() {
-    for tool in ["iperf3", "ping", "runc"] {
+    for tool in ["iperf3", "busybox", "runc"] {
         assert!(lab::require_tool(tool), "{tool} is needed");
     }
     let mut rows = Vec::new();

@@ -62,6 +62,7 @@ pub fn settings(
             .context("reading the private registry configuration")?,
         default_registry_endpoint: !node.disable_default_registry_endpoint,
         kube_proxy: !node.disable_kube_proxy,
+        network_policy: !node.disable_network_policy,
         flannel_iface: node.flannel_iface.clone(),
         resolv_conf: node.resolv_conf.clone().unwrap_or_else(|| "/etc/resolv.conf".into()),
         facts,

@@ -838,6 +838,27 @@ spec:
         "{page:?} from {node_url}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A NetworkPolicy denying ingress to the web pods blocks the same request; removing it
+    // restores it.
+    let deny = "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-web}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+";
+    apply_yaml(&server, "deny", deny);
+    let (_, netpol) = k(&["get", "netpol", "--no-headers"]);
+    assert!(netpol.starts_with("deny-web") && netpol.contains("app=web"), "{netpol}");
+    let connects = || {
+        let probe = format!("nc -w 2 {ip} 80 </dev/null && echo connected");
+        k(&["exec", "client", "--", "sh", "-c", &probe]).1.contains("connected")
+    };
+    eventually("the policy blocks the service", Duration::from_secs(30), || {
+        (!connects()).then_some(())
+    });
+    assert_eq!(k(&["delete", "networkpolicy", "deny-web"]).0, Some(0));
+    eventually("the service answers again", Duration::from_secs(30), || connects().then_some(()));
     // Without endpoints the service refuses at once instead of timing out.
     let (code, out) = k(&["scale", "deployment", "web", "--replicas=0"]);
     assert_eq!(code, Some(0), "{out}");

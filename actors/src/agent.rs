@@ -47,6 +47,8 @@ pub struct AgentSettings {
     pub default_registry_endpoint: bool,
     /// Run the ServiceProxy (`--disable-kube-proxy` off).
     pub kube_proxy: bool,
+    /// Enforce network policies (`--disable-network-policy` off).
+    pub network_policy: bool,
     /// `--flannel-iface`: the overlay's interface (else the one holding the node address).
     pub flannel_iface: Option<String>,
     /// The resolvers the cluster DNS forwards to (`--resolv-conf`, else `/etc/resolv.conf`).
@@ -68,6 +70,7 @@ pub struct NodeAgentActor {
     cluster: Value,
     pods: Option<Tracked<crate::pods::PodSupervisor>>,
     proxy: Option<Tracked<crate::proxy::ServiceProxy>>,
+    policy: Option<Tracked<crate::policy::PolicyActor>>,
     overlay: Option<Tracked<FlannelActor>>,
     /// The node's pod range as last told to the pod supervisor.
     pod_range: Option<String>,
@@ -95,6 +98,7 @@ impl NodeAgentActor {
             cluster: Value::Null,
             pods: None,
             proxy: None,
+            policy: None,
             overlay: None,
             pod_range: None,
             lb: None,
@@ -251,6 +255,7 @@ impl NodeAgentActor {
                 ctx.run_interval(HEARTBEAT, |act, ctx| act.heartbeat(ctx));
                 act.start_pods();
                 act.start_proxy();
+                act.start_policy();
                 act.follow_pod_range(&stored, ctx);
             }
             Err(e) => act.failed("registering the node", e, ctx, |act, ctx| act.register(ctx)),
@@ -345,6 +350,19 @@ impl NodeAgentActor {
         self.overlay = Some(Tracked::new(actor, mailbox));
     }
 
+    /// Start the PolicyActor (once) unless `--disable-network-policy`.
+    fn start_policy(&mut self) {
+        let Some(api) = self.api.clone() else { return };
+        if self.policy.is_some() || !self.settings.network_policy {
+            return;
+        }
+        let member = self.member.child("PolicyActor", self.settings.node.name.clone());
+        let mailbox = member.mailbox().clone();
+        let node = self.settings.node.name.clone();
+        let actor = crate::policy::PolicyActor::new(api, node, member).start();
+        self.policy = Some(Tracked::new(actor, mailbox));
+    }
+
     /// Start the ServiceProxy (once) unless `--disable-kube-proxy`.
     fn start_proxy(&mut self) {
         let Some(api) = self.api.clone() else { return };
@@ -355,7 +373,8 @@ impl NodeAgentActor {
         let mailbox = member.mailbox().clone();
         let dns = self.cluster["clusterDNS"].as_str().unwrap_or("10.43.0.10").to_owned();
         let node = self.settings.node.name.clone();
-        let proxy = crate::proxy::ServiceProxy::new(api, node, vec![dns], member).start();
+        let cluster = self.cluster["clusterCIDR"].as_str().unwrap_or("10.42.0.0/16").to_owned();
+        let proxy = crate::proxy::ServiceProxy::new(api, node, vec![dns], cluster, member).start();
         self.proxy = Some(Tracked::new(proxy, mailbox));
     }
 

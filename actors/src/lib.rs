@@ -19,6 +19,7 @@ pub mod follow;
 pub mod kubelet;
 pub mod loadbalancer;
 pub mod pods;
+pub mod policy;
 pub mod proxy;
 mod reap;
 pub mod tree;

@@ -20,6 +20,8 @@ pub struct ServiceProxy {
     node: String,
     /// Service addresses this node answers itself (the cluster DNS): no rules for them.
     local: Vec<String>,
+    /// The pods' range (`--cluster-cidr`).
+    cluster: String,
     services: Objects,
     slices: Objects,
     applied: String,
@@ -29,11 +31,18 @@ pub struct ServiceProxy {
 }
 
 impl ServiceProxy {
-    pub fn new(api: Https, node: String, local: Vec<String>, member: Member) -> Self {
+    pub fn new(
+        api: Https,
+        node: String,
+        local: Vec<String>,
+        cluster: String,
+        member: Member,
+    ) -> Self {
         ServiceProxy {
             api,
             node,
             local,
+            cluster,
             services: Objects::default(),
             slices: Objects::default(),
             applied: String::new(),
@@ -59,7 +68,8 @@ impl ServiceProxy {
             return self.schedule(ctx);
         }
         let (services, slices) = (self.services.values(), self.slices.values());
-        let rules = k3rs_agent::proxy::ruleset(&services, &slices, &self.node, &self.local);
+        let rules =
+            k3rs_agent::proxy::ruleset(&services, &slices, &self.node, &self.local, &self.cluster);
         if rules == self.applied {
             return;
         }

@@ -18,6 +18,7 @@ pub mod node;
 pub mod oci;
 pub mod podnet;
 pub mod podstatus;
+pub mod policy;
 pub mod probe;
 pub mod proxy;
 pub mod pull;

@@ -1,9 +1,11 @@
 //! Node-local pod networking, as K3s's bridge CNI sets it up: a bridge `cni0` in the node's
 //! network namespace holding the first address of the node's pod range, one veth per pod (its
-//! `eth0` in the pod's namespace, default route via the bridge), addresses from a persistent
-//! allocator (a file per address, as host-local IPAM keeps them), forwarding on, and outbound
-//! masquerade for traffic leaving the cluster range (nftables table `k3rs-nat`). The overlay
-//! (issue 6) routes other nodes' ranges; this only makes the node's own range work.
+//! `eth0` in the pod's namespace with a /32 address and the bridge as its only route; the port
+//! isolated, so even pods on one node reach each other through the node's routing, where
+//! services and network policies apply), addresses from a persistent allocator (a file per
+//! address, as host-local IPAM keeps them), forwarding on, and outbound masquerade for traffic
+//! leaving the cluster range (nftables table `k3rs-nat`). The overlay (`flannel`) routes other
+//! nodes' ranges; this makes the node's own range work.
 
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -83,6 +85,16 @@ impl PodNetwork {
         run("ip", &["link", "set", BRIDGE, "up"], None)?;
         let forward = Path::new("/proc/sys/net/ipv4/ip_forward");
         std::fs::write(forward, b"1").map_err(io(forward))?;
+        // Pods are routed, not bridged: bridge netfilter would hand DNAT'd pod-to-pod frames
+        // back to the bridge, whose isolated ports drop them (the setting is per namespace).
+        let bridge_nf = Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables");
+        match std::fs::write(bridge_nf, b"0") {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(bridge_nf)(e)),
+            _ => {}
+        }
+        // Pod to pod on this node goes in and out of the bridge: no redirects for that.
+        let redirects = Path::new("/proc/sys/net/ipv4/conf").join(BRIDGE).join("send_redirects");
+        std::fs::write(&redirects, b"0").map_err(io(&redirects))?;
         let rules = format!(
             "table ip k3rs-nat\ndelete table ip k3rs-nat\ntable ip k3rs-nat {{\n  chain postrouting {{\n    type nat hook postrouting priority srcnat; policy accept;\n    ip saddr {} ip daddr != {} masquerade\n  }}\n}}\n",
             self.range, self.cluster
@@ -149,12 +161,24 @@ impl PodNetwork {
             )?;
         }
         run("ip", &["link", "set", &host, "master", BRIDGE, "up"], None)?;
-        let address = format!("{ip}/{}", self.range.prefix());
+        // Pods talk only to the bridge, never to each other directly: their traffic is routed
+        // by the node (conntrack, services, network policies apply to it all).
+        run("bridge", &["link", "set", "dev", &host, "isolated", "on"], None)?;
+        let address = format!("{ip}/32");
         let gateway = self.gateway().to_string();
         run("ip", &["-n", netns, "link", "set", "lo", "up"], None)?;
         run("ip", &["-n", netns, "addr", "replace", &address, "dev", "eth0"], None)?;
         run("ip", &["-n", netns, "link", "set", "eth0", "up"], None)?;
-        run("ip", &["-n", netns, "route", "replace", "default", "via", &gateway], None)
+        run(
+            "ip",
+            &["-n", netns, "route", "replace", &gateway, "dev", "eth0", "scope", "link"],
+            None,
+        )?;
+        run(
+            "ip",
+            &["-n", netns, "route", "replace", "default", "via", &gateway, "dev", "eth0"],
+            None,
+        )
     }
 }
 

@@ -3,8 +3,9 @@
 //! matched through verdict maps; each service picks an endpoint at random (`numgen`), with
 //! ClientIP session affinity kept in a per-service set with a timeout; NodePorts with
 //! `externalTrafficPolicy: Local` use only this node's endpoints and keep the client's address.
-//! Other service traffic is masqueraded after DNAT, so a pod reaching a service backed by a
-//! pod on its own bridge gets the replies through the node (no bridge netfilter needed).
+//! ClusterIP traffic from outside the pods' range, NodePort traffic (unless `Local`) and a
+//! pod reaching itself through its service are masqueraded after DNAT; pod-to-service traffic
+//! keeps the pod's address (pods are routed by the node, so replies pass its conntrack).
 //! Headless and ExternalName services get no rules; a service without ready endpoints is
 //! rejected (ICMP port unreachable) in filter chains, as kube-proxy does.
 
@@ -147,7 +148,15 @@ fn k3rs_short_hash(s: &str) -> String {
 
 /// The whole table, as one `nft -f` transaction that replaces the previous one. Services at
 /// the `local` addresses are answered on this node itself (the cluster DNS) and get no rules.
-pub fn ruleset(svcs: &[Value], slices: &[Value], node: &str, local: &[String]) -> String {
+/// `cluster` is the pods' range: ClusterIP traffic from outside it is masqueraded (kube-proxy's
+/// rule), pod traffic keeps its source (network policies see it).
+pub fn ruleset(
+    svcs: &[Value],
+    slices: &[Value],
+    node: &str,
+    local: &[String],
+    cluster: &str,
+) -> String {
     let mut services = services(svcs, slices);
     services.retain(|s| !s.cluster_ips.iter().any(|ip| local.contains(ip)));
     let mut body = String::new();
@@ -172,7 +181,8 @@ pub fn ruleset(svcs: &[Value], slices: &[Value], node: &str, local: &[String]) -
                 }
             }
             if !all.is_empty() {
-                write_service_chain(&mut chains, &mut sets, &svc_chain, s, p, &all, true);
+                let masq = if cluster.is_empty() { Masq::All } else { Masq::OffCluster(cluster) };
+                write_service_chain(&mut chains, &mut sets, &svc_chain, s, p, &all, masq);
             }
             if let Some(np) = p.node_port {
                 let ext_chain = chain("ext", &s.key, p);
@@ -192,7 +202,7 @@ pub fn ruleset(svcs: &[Value], slices: &[Value], node: &str, local: &[String]) -
                         s,
                         p,
                         &eps,
-                        !s.local_external,
+                        if s.local_external { Masq::None } else { Masq::All },
                     );
                 }
             }
@@ -267,6 +277,15 @@ pub fn apply(ruleset: &str) -> Result<(), crate::AgentError> {
     crate::podnet::run("nft", &["-f", "-"], Some(ruleset))
 }
 
+/// Which traffic of a service chain is masqueraded.
+#[derive(Debug, Clone, Copy)]
+enum Masq<'a> {
+    All,
+    /// From outside the pods' range.
+    OffCluster(&'a str),
+    None,
+}
+
 /// A chain that picks one of `eps` (not empty), keeping ClientIP affinity.
 fn write_service_chain(
     chains: &mut String,
@@ -275,11 +294,18 @@ fn write_service_chain(
     s: &Service,
     p: &Port,
     eps: &[&(String, u16, String)],
-    masquerade: bool,
+    masq: Masq<'_>,
 ) {
     let _ = writeln!(chains, "  chain {name} {{");
-    if masquerade {
-        let _ = writeln!(chains, "    meta mark set meta mark | {MASQ_MARK}");
+    match masq {
+        Masq::All => {
+            let _ = writeln!(chains, "    meta mark set meta mark | {MASQ_MARK}");
+        }
+        Masq::OffCluster(cluster) => {
+            let _ =
+                writeln!(chains, "    ip saddr != {cluster} meta mark set meta mark | {MASQ_MARK}");
+        }
+        Masq::None => {}
     }
     let ep_chain = |i: usize| format!("{name}-{i}");
     if let Some(timeout) = s.affinity {
@@ -301,6 +327,9 @@ fn write_service_chain(
         if s.affinity.is_some() {
             let _ = writeln!(chains, "    update @{}-aff {{ ip saddr }}", ep_chain(i));
         }
+        // A pod reaching itself through its service (hairpin) must see the reply come back
+        // through the node.
+        let _ = writeln!(chains, "    ip saddr {ip} meta mark set meta mark | {MASQ_MARK}");
         let _ = writeln!(chains, "    meta l4proto {} dnat to {ip}:{port}", p.protocol);
         let _ = writeln!(chains, "  }}");
     }
@@ -340,7 +369,7 @@ mod tests {
             8080,
             &[("10.42.0.5", "a", true), ("10.42.1.5", "b", true), ("10.42.0.9", "a", false)],
         );
-        let rules = ruleset(&[web], &[eps], "a", &[]);
+        let rules = ruleset(&[web], &[eps], "a", &[], "10.42.0.0/16");
         assert!(rules.starts_with("table ip k3rs-proxy\ndelete table ip k3rs-proxy\n"));
         assert!(rules.contains("10.43.0.20 . tcp . 80 : goto svc-"), "{rules}");
         assert!(rules.contains("tcp . 30080 : goto ext-"), "{rules}");
@@ -349,6 +378,8 @@ mod tests {
             rules.contains("dnat to 10.42.0.5:8080") && rules.contains("dnat to 10.42.1.5:8080")
         );
         assert!(!rules.contains("10.42.0.9"), "not-ready endpoints get no traffic");
+        assert!(rules.contains("ip saddr != 10.42.0.0/16 meta mark set"), "{rules}");
+        assert!(rules.contains("ip saddr 10.42.0.5 meta mark set"), "hairpin: {rules}");
     }
 
     #[test]
@@ -367,7 +398,8 @@ mod tests {
             "dns",
             json!({"clusterIP": "10.43.0.10", "ports": [{"port": 53, "protocol": "UDP"}]}),
         );
-        let rules = ruleset(&[local, headless, empty, dns], &[eps], "b", &["10.43.0.10".into()]);
+        let rules =
+            ruleset(&[local, headless, empty, dns], &[eps], "b", &["10.43.0.10".into()], "");
         assert!(!rules.contains("10.43.0.10"), "the node answers the cluster DNS itself");
         let ext = rules.split("chain ext-").nth(1).unwrap();
         let ext = &ext[..ext.find("  }").unwrap()];

@@ -197,6 +197,7 @@ impl Registry {
             def("batch", "v1", "Job", "jobs", &[], true).in_all().status(),
             def("batch", "v1", "CronJob", "cronjobs", &["cj"], true).in_all().status(),
             def("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", &[], true),
+            def("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", &["netpol"], true),
             def(rbac, "v1", "Role", "roles", &[], true),
             def(rbac, "v1", "RoleBinding", "rolebindings", &[], true),
             def(rbac, "v1", "ClusterRole", "clusterroles", &[], false),

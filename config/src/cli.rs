@@ -249,6 +249,9 @@ pub struct NodeArgs {
     /// Disable the service proxy (ClusterIP and NodePort rules) on this node
     #[arg(long)]
     pub disable_kube_proxy: bool,
+    /// Disable the network policy controller on this node
+    #[arg(long)]
+    pub disable_network_policy: bool,
     /// OCI runtime binary (runc, crun, youki), found on PATH unless a path is given
     #[arg(long, default_value = "runc", value_name = "PATH")]
     pub runtime: PathBuf,

@@ -1,4 +1,4 @@
-//! Columns of the remaining built-ins: leases, endpoint slices, RBAC, CRDs.
+//! Columns of the remaining built-ins: leases, endpoint slices, network policies, RBAC, CRDs.
 
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -27,6 +27,13 @@ pub(super) fn columns(def: &ResourceDef) -> Option<Vec<Column>> {
             Column::new("Endpoints", "string", 0, slice_endpoints),
             AGE,
         ],
+        ("networking.k8s.io", "networkpolicies") => vec![
+            NAME,
+            Column::new("Pod-Selector", "string", 0, |p, _| {
+                json!(label_selector(&p["spec"]["podSelector"]))
+            }),
+            AGE,
+        ],
         ("rbac.authorization.k8s.io", "roles" | "clusterroles")
         | ("apiextensions.k8s.io", "customresourcedefinitions") => vec![NAME, CREATED_AT],
         ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => vec![
@@ -41,6 +48,28 @@ pub(super) fn columns(def: &ResourceDef) -> Option<Vec<Column>> {
         ],
         _ => return None,
     })
+}
+
+/// A label selector as upstream prints one (`app=web,tier in (a,b)`; `<none>` when empty).
+fn label_selector(sel: &Value) -> String {
+    let mut parts: Vec<String> = sel["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", text(v)))
+        .collect();
+    for e in sel["matchExpressions"].as_array().into_iter().flatten() {
+        let key = text(&e["key"]);
+        let values: Vec<String> = e["values"].as_array().into_iter().flatten().map(text).collect();
+        parts.push(match text(&e["operator"]).as_str() {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key,
+            "DoesNotExist" => format!("!{key}"),
+            op => format!("{key} {op}"),
+        });
+    }
+    if parts.is_empty() { "<none>".to_owned() } else { parts.join(",") }
 }
 
 fn subjects(binding: &Value, kind: &str) -> Value {
