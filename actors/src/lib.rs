@@ -22,6 +22,7 @@ pub mod pods;
 pub mod policy;
 pub mod proxy;
 mod reap;
+pub mod ruleset;
 pub mod tree;
 pub mod tunnel;
 

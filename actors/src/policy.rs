@@ -3,15 +3,12 @@
 //! (gathered 20 ms) renders the node's `k3rs-policy` table and applies it atomically when it
 //! differs from the last one; a failed apply is retried every second.
 
-use std::time::Duration;
-
 use actix::prelude::*;
 use k3rs_agent::client::Https;
 
 use crate::follow::{self, Followed, Objects};
-use crate::tree::{ActorState, Member};
-
-const GATHER: Duration = Duration::from_millis(20);
+use crate::ruleset::{self, Renders, TableState};
+use crate::tree::Member;
 
 /// The actor.
 pub struct PolicyActor {
@@ -20,9 +17,7 @@ pub struct PolicyActor {
     policies: Objects,
     pods: Objects,
     namespaces: Objects,
-    applied: String,
-    scheduled: bool,
-    applying: bool,
+    sync: TableState,
     member: Member,
 }
 
@@ -34,55 +29,34 @@ impl PolicyActor {
             policies: Objects::default(),
             pods: Objects::default(),
             namespaces: Objects::default(),
-            applied: String::new(),
-            scheduled: false,
-            applying: false,
+            sync: TableState::default(),
             member,
         }
     }
+}
 
-    fn schedule(&mut self, ctx: &mut Context<Self>) {
-        let listed = self.policies.listed && self.pods.listed && self.namespaces.listed;
-        if self.scheduled || !listed {
-            return;
-        }
-        self.scheduled = true;
-        ctx.run_later(GATHER, |act, ctx| {
-            act.scheduled = false;
-            act.apply(ctx);
-        });
+impl Renders for PolicyActor {
+    const NAME: &'static str = "PolicyActor";
+
+    fn sync(&mut self) -> &mut TableState {
+        &mut self.sync
     }
 
-    fn apply(&mut self, ctx: &mut Context<Self>) {
-        if self.applying {
-            return self.schedule(ctx);
-        }
-        let rules = k3rs_agent::policy::ruleset(
+    fn member(&self) -> &Member {
+        &self.member
+    }
+
+    fn ready(&self) -> bool {
+        self.policies.listed && self.pods.listed && self.namespaces.listed
+    }
+
+    fn render(&self) -> String {
+        k3rs_agent::policy::ruleset(
             &self.policies.values(),
             &self.pods.values(),
             &self.namespaces.values(),
             &self.node,
-        );
-        if rules == self.applied {
-            return;
-        }
-        self.applying = true;
-        let script = rules.clone();
-        let work = tokio::task::spawn_blocking(move || k3rs_agent::proxy::apply(&script));
-        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
-            act.applying = false;
-            match result.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
-                Ok(()) => {
-                    act.applied = rules;
-                    act.member.set_state(ActorState::Running);
-                }
-                Err(e) => {
-                    tracing::warn!(actor = "PolicyActor", node = %act.node, error = %e, "cannot apply the network policies");
-                    act.member.error(format!("cannot apply the network policies: {e}"));
-                    ctx.run_later(Duration::from_secs(1), |act, ctx| act.apply(ctx));
-                }
-            }
-        }));
+        )
     }
 }
 
@@ -112,6 +86,6 @@ impl Handler<Followed> for PolicyActor {
             _ => &mut self.namespaces,
         };
         objects.apply(msg.change);
-        self.schedule(ctx);
+        ruleset::schedule(self, ctx);
     }
 }

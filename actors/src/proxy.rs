@@ -3,16 +3,12 @@
 //! as one atomic `nft -f` (20 ms apart at most), and an unchanged ruleset is not applied again.
 //! A failed apply is retried every second until one succeeds.
 
-use std::time::Duration;
-
 use actix::prelude::*;
 use k3rs_agent::client::Https;
 
 use crate::follow::{self, Followed, Objects};
-use crate::tree::{ActorState, Member};
-
-/// How long changes gather before one apply.
-const GATHER: Duration = Duration::from_millis(20);
+use crate::ruleset::{self, Renders, TableState};
+use crate::tree::Member;
 
 /// The actor.
 pub struct ServiceProxy {
@@ -24,9 +20,7 @@ pub struct ServiceProxy {
     cluster: String,
     services: Objects,
     slices: Objects,
-    applied: String,
-    scheduled: bool,
-    applying: bool,
+    sync: TableState,
     member: Member,
 }
 
@@ -45,52 +39,35 @@ impl ServiceProxy {
             cluster,
             services: Objects::default(),
             slices: Objects::default(),
-            applied: String::new(),
-            scheduled: false,
-            applying: false,
+            sync: TableState::default(),
             member,
         }
     }
+}
 
-    fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if self.scheduled || !(self.services.listed && self.slices.listed) {
-            return;
-        }
-        self.scheduled = true;
-        ctx.run_later(GATHER, |act, ctx| {
-            act.scheduled = false;
-            act.apply(ctx);
-        });
+impl Renders for ServiceProxy {
+    const NAME: &'static str = "ServiceProxy";
+
+    fn sync(&mut self) -> &mut TableState {
+        &mut self.sync
     }
 
-    fn apply(&mut self, ctx: &mut Context<Self>) {
-        if self.applying {
-            return self.schedule(ctx);
-        }
-        let (services, slices) = (self.services.values(), self.slices.values());
-        let rules =
-            k3rs_agent::proxy::ruleset(&services, &slices, &self.node, &self.local, &self.cluster);
-        if rules == self.applied {
-            return;
-        }
-        self.applying = true;
-        let script = rules.clone();
-        let work = tokio::task::spawn_blocking(move || k3rs_agent::proxy::apply(&script));
-        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
-            act.applying = false;
-            match result.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())) {
-                Ok(()) => {
-                    tracing::debug!(actor = "ServiceProxy", node = %act.node, services = act.services.by_key.len(), "rules applied");
-                    act.applied = rules;
-                    act.member.set_state(ActorState::Running);
-                }
-                Err(e) => {
-                    tracing::warn!(actor = "ServiceProxy", node = %act.node, error = %e, "cannot apply the service rules");
-                    act.member.error(format!("cannot apply the service rules: {e}"));
-                    ctx.run_later(Duration::from_secs(1), |act, ctx| act.apply(ctx));
-                }
-            }
-        }));
+    fn member(&self) -> &Member {
+        &self.member
+    }
+
+    fn ready(&self) -> bool {
+        self.services.listed && self.slices.listed
+    }
+
+    fn render(&self) -> String {
+        k3rs_agent::proxy::ruleset(
+            &self.services.values(),
+            &self.slices.values(),
+            &self.node,
+            &self.local,
+            &self.cluster,
+        )
     }
 }
 
@@ -111,6 +88,6 @@ impl Handler<Followed> for ServiceProxy {
         self.member.mailbox().taken();
         let objects = if msg.what == "services" { &mut self.services } else { &mut self.slices };
         objects.apply(msg.change);
-        self.schedule(ctx);
+        ruleset::schedule(self, ctx);
     }
 }
