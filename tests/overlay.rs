@@ -1,8 +1,9 @@
 //! End to end: the overlay between nodes, for each backend (`vxlan`, `host-gw`): a server and
 //! two agents, each in its own lab namespace; a pod on one node reaches a pod on another by
 //! address (ICMP and TCP), through a Service's ClusterIP, and through a NodePort on every
-//! node's address; a pod reaches the API through the `kubernetes` ClusterIP; a removed node's
-//! routes leave the other nodes. Needs what tests/cluster.rs needs.
+//! node's address; a pod reaches the API through the `kubernetes` ClusterIP; a connection
+//! between pods on two nodes outlives a restart of one node's agent; a removed node's routes
+//! leave the other nodes. Needs what tests/cluster.rs needs.
 
 #![allow(clippy::unwrap_used)]
 
@@ -100,6 +101,51 @@ fn across_nodes(backend: &str) {
         code == Some(0) && out.contains("connected"),
         "{backend}: the kubernetes service from a pod: {out}"
     );
+    // An agent restart keeps an established pod-to-pod connection across nodes: a stream from
+    // node-1 to node-2 goes on while node-1's agent is killed and started again.
+    let listener = web_pod("listener", "node-2").replace(
+        "mkdir -p /www && hostname > /www/index.html && trap \"exit 0\" TERM; httpd -f -p 8080 -h /www & wait",
+        // Its stdin stays open (busybox nc ends when stdin ends).
+        "sleep 3600 | nc -l -p 9000",
+    );
+    apply(server, "listener", &listener);
+    let l_ip = eventually("listener running", Duration::from_secs(60), || {
+        let (_, out) =
+            k(&["get", "pod", "listener", "-o", "jsonpath={.status.phase} {.status.podIP}"]);
+        out.strip_prefix("Running ").filter(|ip| !ip.is_empty()).map(str::to_owned)
+    });
+    let stream = format!("while true; do echo tick; sleep 0.1; done | nc {l_ip} 9000");
+    let talker = web_pod("talker", "node-1").replace(
+        "mkdir -p /www && hostname > /www/index.html && trap \"exit 0\" TERM; httpd -f -p 8080 -h /www & wait",
+        &stream,
+    );
+    apply(server, "talker", &talker);
+    let ticks = || k(&["logs", "listener"]).1.lines().count();
+    eventually("ticks arrive", Duration::from_secs(60), || (ticks() > 5).then_some(()));
+    let dir = cluster.dirs.path().join("a1");
+    let agent = cluster.agents.remove(0);
+    agent.kill();
+    let before = ticks();
+    let token = server.token();
+    cluster.agents.insert(
+        0,
+        common::Agent::start_in_netns(&cluster.nets[1], &dir, "node-1", &server.url(), &token),
+    );
+    eventually("node-1's agent back", Duration::from_secs(60), || {
+        cluster.agents[0].log().contains("overlay routes in step").then_some(())
+    });
+    eventually("ticks go on after the restart", Duration::from_secs(30), || {
+        (ticks() > before + 20).then_some(())
+    });
+    let (_, restarts) = k(&[
+        "get",
+        "pod",
+        "listener",
+        "talker",
+        "-o",
+        "jsonpath={.items[*].status.containerStatuses[0].restartCount}",
+    ]);
+    assert_eq!(restarts, "0 0", "{backend}: the connection held (no container restarted)");
     // A removed node's routes leave the others.
     let (_, ranges) = k(&["get", "node", "node-2", "-o", "jsonpath={.spec.podCIDR}"]);
     let routes =
@@ -108,7 +154,7 @@ fn across_nodes(backend: &str) {
     // Its pod goes first (its agent removes the container), then the agent, then the Node.
     let (code, out) = k(&["delete", "svc", "b"]);
     assert_eq!(code, Some(0), "{out}");
-    let (code, out) = k(&["delete", "pod", "b", "--timeout=60s"]);
+    let (code, out) = k(&["delete", "pod", "b", "listener", "--timeout=60s"]);
     assert_eq!(code, Some(0), "{out}");
     cluster.agents.pop().unwrap().kill();
     let (code, out) = k(&["delete", "node", "node-2"]);

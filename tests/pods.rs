@@ -822,6 +822,11 @@ spec:
     // The cluster DNS answers on the node at the kube-dns address.
     let (code, out) = k(&["exec", "client", "--", "nslookup", "web.default.svc.cluster.local"]);
     assert!(code == Some(0) && out.contains(&ip), "{out}");
+    for name in ["web.default.svc.cluster.local", "web"] {
+        let (code, page) =
+            k(&["exec", "client", "--", "wget", "-q", "-O-", &format!("http://{name}/")]);
+        assert!(code == Some(0) && want.contains(page.trim()), "{name}: {page}");
+    }
     let (code, out) = k(&["exec", "client", "--", "nslookup", "nosuch.default.svc.cluster.local"]);
     assert!(code != Some(0) && out.contains("NXDOMAIN"), "{out}");
     let (code, out) = k(&["cluster-info"]);
