@@ -114,6 +114,55 @@ fn a_deployment_runs_on_three_nodes_with_pod_addresses_and_scales() {
         );
     }
 
+    // Behind a Service, by its DNS name from a pod: requests reach all three (at random:
+    // bounded tries); a deleted pod's address leaves the service.
+    assert_eq!(
+        server.k(&["expose", "deployment", "web", "--port=80", "--target-port=8080"]).0,
+        Some(0)
+    );
+    let client = &three[0].0;
+    let want: std::collections::BTreeSet<String> = three.iter().map(|p| p.0.clone()).collect();
+    let fetch = || {
+        let (code, page) = server.k(&[
+            "exec",
+            client,
+            "--",
+            "wget",
+            "-q",
+            "-O-",
+            "http://web.default.svc.cluster.local/",
+        ]);
+        (code == Some(0)).then(|| page.trim().to_owned())
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..60 {
+        if let Some(page) = fetch() {
+            seen.insert(page);
+        }
+        if seen == want {
+            break;
+        }
+    }
+    assert_eq!(seen, want, "the service reaches the pods on every node");
+    let gone = &three[2].0;
+    assert_eq!(server.k(&["delete", "pod", gone, "--wait=false"]).0, Some(0));
+    let (_, svc_ip) = server.k(&["get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}"]);
+    eventually("the deleted pod leaves the service", Duration::from_secs(10), || {
+        let (_, slices) = server.k(&[
+            "get",
+            "endpointslices",
+            "-l",
+            "kubernetes.io/service-name=web",
+            "-o",
+            "jsonpath={.items[*].endpoints[?(@.conditions.ready==true)].targetRef.name}",
+        ]);
+        (!slices.contains(gone.as_str())).then_some(())
+    });
+    for _ in 0..10 {
+        let page = fetch();
+        assert!(page.as_deref() != Some(gone.as_str()), "{gone} still served through {svc_ip}");
+    }
+
     // Scale to 10: every node runs several, each with its own address; a pod reaches another
     // on its node by address.
     assert_eq!(server.k(&["scale", "deployment", "web", "--replicas=10"]).0, Some(0));
