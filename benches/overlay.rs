@@ -103,7 +103,7 @@ fn main() {
         assert!(lab::require_tool(tool), "{tool} is needed");
     }
     let mut rows = Vec::new();
-    for backend in ["host-gw", "vxlan"] {
+    for backend in ["host-gw", "vxlan", "udp"] {
         let cluster = LabCluster::start(&["--flannel-backend", backend]);
         lab::eventually("three ready nodes", Duration::from_secs(60), || {
             let (_, out) = cluster.server.k(&["get", "nodes", "--no-headers"]);

@@ -1,4 +1,4 @@
-//! End to end: the overlay between nodes, for each backend (`vxlan`, `host-gw`): a server and
+//! End to end: the overlay between nodes, for each backend (`vxlan`, `host-gw`, `udp`): a server and
 //! two agents, each in its own lab namespace; a pod on one node reaches a pod on another by
 //! address (ICMP and TCP), through a Service's ClusterIP, and through a NodePort on every
 //! node's address; a pod reaches the API through the `kubernetes` ClusterIP; a connection
@@ -175,5 +175,12 @@ fn pods_reach_each_other_across_nodes_over_vxlan() {
 fn pods_reach_each_other_across_nodes_over_host_gw() {
     if can_run_pods() {
         across_nodes("host-gw");
+    }
+}
+
+#[test]
+fn pods_reach_each_other_across_nodes_over_udp() {
+    if can_run_pods() {
+        across_nodes("udp");
     }
 }

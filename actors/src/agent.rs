@@ -312,7 +312,7 @@ impl NodeAgentActor {
         self.pods = Some(Tracked::new(pods, mailbox));
     }
 
-    /// Start the FlannelActor (once) for `backend`, unless it is `none` (or `udp`, not here yet).
+    /// Start the FlannelActor (once) for `backend`, unless it is `none`.
     fn start_overlay(
         &mut self,
         backend: Backend,
@@ -324,13 +324,6 @@ impl NodeAgentActor {
     ) {
         let Some(api) = self.api.clone() else { return };
         if self.overlay.is_some() || matches!(backend, Backend::None) {
-            return;
-        }
-        if backend == Backend::Udp {
-            tracing::warn!(
-                actor = "NodeAgentActor",
-                "the udp backend is not available yet: no overlay"
-            );
             return;
         }
         let (Some(public_ip), Some((iface, _))) = (public_ip, link) else { return };

@@ -1,5 +1,6 @@
 //! FlannelActor: the node's overlay (`k3rs_agent::flannel`). Started by NodeAgentActor once the
-//! node's range is known: makes the backend's device (vxlan), publishes the node's address and
+//! node's range is known: makes the backend's device (vxlan, or udp's TUN device, whose relay
+//! threads the actor owns and stop with it), publishes the node's address and
 //! backend data as annotations on its Node, writes `subnet.env`, then follows the Nodes and
 //! keeps routes (and VXLAN neighbour and FDB entries) to every other node's range, removing a
 //! removed node's. Nothing here touches running pods: a restart replaces entries in place.
@@ -13,6 +14,7 @@ use ipnetwork::Ipv4Network;
 use k3rs_agent::client::Https;
 use k3rs_agent::flannel::{self, Backend, Peer};
 use k3rs_agent::kube;
+use k3rs_net::overlay::udp::Relay;
 use serde_json::json;
 
 use crate::follow::{self, Followed, Objects};
@@ -44,13 +46,15 @@ pub struct FlannelActor {
     applied: Option<Vec<Peer>>,
     scheduled: bool,
     applying: bool,
+    /// The `udp` backend's relay.
+    relay: Option<Relay>,
     member: Member,
 }
 
-/// The device is made and the node annotated.
+/// The device is made (with the udp relay) and the node annotated.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Ready;
+struct Ready(Option<Relay>);
 
 impl FlannelActor {
     pub fn new(api: Https, overlay: Overlay, member: Member) -> Self {
@@ -62,6 +66,7 @@ impl FlannelActor {
             applied: None,
             scheduled: false,
             applying: false,
+            relay: None,
             member,
         }
     }
@@ -84,6 +89,9 @@ impl FlannelActor {
         let peers = flannel::peers(&self.nodes.values(), &self.o.node, self.o.backend);
         if self.applied.as_ref() == Some(&peers) {
             return;
+        }
+        if let Some(relay) = &self.relay {
+            relay.set_routes(flannel::udp_routes(self.o.subnet, &peers));
         }
         self.applying = true;
         let (backend, iface, wanted) = (self.o.backend, self.o.iface.clone(), peers.clone());
@@ -111,36 +119,46 @@ impl FlannelActor {
         let api = self.api.clone();
         let fut = async move {
             let (device, o2) = (o.clone(), o.clone());
-            let mac = tokio::task::spawn_blocking(move || -> Result<Option<String>, String> {
-                let env = flannel::subnet_env(device.network, device.subnet, device.mtu);
-                if let Some(dir) = device.subnet_env.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                }
-                std::fs::write(&device.subnet_env, env)
-                    .map_err(|e| format!("{}: {e}", device.subnet_env.display()))?;
-                // The node forwards between the overlay and its pods.
-                std::fs::write("/proc/sys/net/ipv4/ip_forward", b"1")
-                    .map_err(|e| format!("ip_forward: {e}"))?;
-                match device.backend {
-                    Backend::Vxlan => flannel::ensure_vxlan(
-                        device.public_ip,
-                        &device.iface,
-                        device.subnet,
-                        device.mtu,
-                    )
-                    .map(Some)
-                    .map_err(|e| e.to_string()),
-                    _ => Ok(None),
-                }
-            })
+            let made = tokio::task::spawn_blocking(
+                move || -> Result<(Option<String>, Option<Relay>), String> {
+                    let env = flannel::subnet_env(device.network, device.subnet, device.mtu);
+                    if let Some(dir) = device.subnet_env.parent() {
+                        std::fs::create_dir_all(dir)
+                            .map_err(|e| format!("{}: {e}", dir.display()))?;
+                    }
+                    std::fs::write(&device.subnet_env, env)
+                        .map_err(|e| format!("{}: {e}", device.subnet_env.display()))?;
+                    // The node forwards between the overlay and its pods.
+                    std::fs::write("/proc/sys/net/ipv4/ip_forward", b"1")
+                        .map_err(|e| format!("ip_forward: {e}"))?;
+                    match device.backend {
+                        Backend::Vxlan => flannel::ensure_vxlan(
+                            device.public_ip,
+                            &device.iface,
+                            device.subnet,
+                            device.mtu,
+                        )
+                        .map(|mac| (Some(mac), None))
+                        .map_err(|e| e.to_string()),
+                        Backend::Udp => {
+                            flannel::ensure_udp(device.public_ip, device.subnet, device.mtu)
+                                .map(|relay| (None, Some(relay)))
+                                .map_err(|e| e.to_string())
+                        }
+                        _ => Ok((None, None)),
+                    }
+                },
+            )
             .await
             .map_err(|e| e.to_string())??;
+            let (mac, relay) = made;
             let patch = json!({"metadata": {"annotations":
                 flannel::annotations(o2.backend, o2.public_ip, mac.as_deref())}});
-            kube::patch_node(&api, &o2.node, &patch).await.map_err(|e| e.to_string())
+            kube::patch_node(&api, &o2.node, &patch).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(relay)
         };
         ctx.spawn(fut.into_actor(self).map(|result, act, ctx| match result {
-            Ok(()) => ctx.notify(Ready),
+            Ok(relay) => ctx.notify(Ready(relay)),
             Err(e) => {
                 tracing::warn!(actor = "FlannelActor", node = %act.o.node, error = %e, "cannot set up the overlay; retrying");
                 act.member.error(format!("set-up: {e}"));
@@ -164,7 +182,9 @@ impl Actor for FlannelActor {
 impl Handler<Ready> for FlannelActor {
     type Result = ();
 
-    fn handle(&mut self, _: Ready, ctx: &mut Self::Context) {
+    fn handle(&mut self, Ready(relay): Ready, ctx: &mut Self::Context) {
+        self.relay = relay;
+        self.applied = None;
         self.ready = true;
         self.schedule(ctx);
     }

@@ -4,7 +4,9 @@
 //! - `vxlan`: a kernel VXLAN device `flannel.1` (VNI 1, UDP 8472, no learning) with, per peer,
 //!   a route to its range via its VTEP address (onlink), a permanent neighbour entry for that
 //!   address with the peer's VTEP MAC, and an FDB entry sending that MAC to the peer's address;
-//! - `host-gw`: a route to each peer's range via its address on the shared link.
+//! - `host-gw`: a route to each peer's range via its address on the shared link;
+//! - `udp`: a TUN device `flannel0` (`k3rs_net::overlay`, relayed in UDP on port 8285 by the
+//!   agent) with, per peer, a route to its range through the device.
 //!
 //! Routes this module makes carry protocol number `PROTO` so that stale ones (a removed node's)
 //! can be found and deleted after a restart. The commands are iproute2's, over netlink.
@@ -14,6 +16,8 @@ use std::net::Ipv4Addr;
 
 use ipnetwork::Ipv4Network;
 use serde_json::{Value, json};
+
+use k3rs_net::overlay::{tun, udp};
 
 use crate::AgentError;
 use crate::podnet::run;
@@ -62,7 +66,8 @@ impl Backend {
     pub fn overhead(self) -> u32 {
         match self {
             Backend::Vxlan => 50,
-            Backend::Udp => 28,
+            // UDP and IPv4 headers, and the relay's own (`k3rs_net::overlay::udp::HEADER_LEN`).
+            Backend::Udp => 28 + udp::HEADER_LEN as u32,
             Backend::HostGw | Backend::None => 0,
         }
     }
@@ -172,6 +177,9 @@ pub fn routes(backend: Backend, peers: &[Peer], iface: &str) -> Vec<Vec<String>>
                     s("proto"),
                     s(PROTO),
                 ],
+                Backend::Udp => {
+                    vec![p.subnet.to_string(), s("dev"), s(udp::DEVICE), s("proto"), s(PROTO)]
+                }
                 _ => vec![
                     p.subnet.to_string(),
                     s("via"),
@@ -220,6 +228,41 @@ pub fn ensure_vxlan(
     let address = format!("{}/32", subnet.network());
     run("ip", &["addr", "replace", &address, "dev", VXLAN_DEVICE], None)?;
     link_field(VXLAN_DEVICE, "link/ether")
+}
+
+/// Make (or reattach to) the TUN device `flannel0` with one queue per core (at most 4) and
+/// start relaying between it and UDP port 8285 on `local`; the device persists across agent
+/// restarts, so routes through it stay. TCP super-packets are taken when the kernel lets the
+/// device's `gso_max_size` be lowered to what one datagram carries, else packets up to the MTU.
+pub fn ensure_udp(
+    local: Ipv4Addr,
+    subnet: Ipv4Network,
+    mtu: u32,
+) -> Result<udp::Relay, AgentError> {
+    let io = |source| AgentError::Io { path: "/dev/net/tun".into(), source };
+    let count = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let queues = (0..count)
+        .map(|_| tun::open_queue(udp::DEVICE))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io)?;
+    let first = &queues[0];
+    tun::set_persist(first, true).map_err(io)?;
+    tun::set_offload(first, tun::Offload::Tso).map_err(io)?;
+    let gso = udp::GSO_MAX_SIZE.to_string();
+    if let Err(e) = run("ip", &["link", "set", udp::DEVICE, "gso_max_size", &gso], None) {
+        tracing::warn!(error = %e, "cannot lower the overlay device's gso_max_size: no TCP super-packets");
+        tun::set_offload(first, tun::Offload::Checksum).map_err(io)?;
+    }
+    run("ip", &["link", "set", udp::DEVICE, "mtu", &mtu.to_string(), "up"], None)?;
+    let address = format!("{}/32", subnet.network());
+    run("ip", &["addr", "replace", &address, "dev", udp::DEVICE], None)?;
+    udp::Relay::start(local, queues, udp::Routes::new(subnet, &[])).map_err(io)
+}
+
+/// The `udp` relay's table for `peers`.
+pub fn udp_routes(subnet: Ipv4Network, peers: &[Peer]) -> udp::Routes {
+    let pairs: Vec<_> = peers.iter().map(|p| (p.subnet, p.public_ip)).collect();
+    udp::Routes::new(subnet, &pairs)
 }
 
 /// A field of `ip -o link show dev` (`mtu`, `link/ether`): read through netlink, since

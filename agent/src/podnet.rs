@@ -167,6 +167,10 @@ impl PodNetwork {
         let address = format!("{ip}/32");
         let gateway = self.gateway().to_string();
         run("ip", &["-n", netns, "link", "set", "lo", "up"], None)?;
+        // The MAC follows the address, so that a reused address keeps its neighbour entries
+        // valid; an entry for an earlier holder of the address is dropped all the same.
+        run("ip", &["-n", netns, "link", "set", "eth0", "address", &pod_mac(ip)], None)?;
+        let _ = run("ip", &["neigh", "del", &ip.to_string(), "dev", BRIDGE], None);
         run("ip", &["-n", netns, "addr", "replace", &address, "dev", "eth0"], None)?;
         run("ip", &["-n", netns, "link", "set", "eth0", "up"], None)?;
         run(
@@ -180,6 +184,12 @@ impl PodNetwork {
             None,
         )
     }
+}
+
+/// A pod's MAC from its address: locally administered `0a:58` and the four address bytes.
+pub fn pod_mac(ip: Ipv4Addr) -> String {
+    let [a, b, c, d] = ip.octets();
+    format!("0a:58:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
 }
 
 /// The host end of a pod's veth: `veth` and 8 hex digits of its uid (interface names are at
@@ -222,6 +232,11 @@ mod tests {
         }
         let err = n.allocate("g").unwrap_err();
         assert_eq!(err.to_string(), "no free address left in 10.42.1.0/29");
+    }
+
+    #[test]
+    fn macs_follow_addresses() {
+        assert_eq!(pod_mac(Ipv4Addr::new(10, 42, 1, 200)), "0a:58:0a:2a:01:c8");
     }
 
     #[test]

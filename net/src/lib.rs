@@ -9,6 +9,7 @@ pub mod kubeconfig;
 pub mod kubelet;
 pub mod lb;
 pub mod nodepass;
+pub mod overlay;
 pub mod pki;
 pub mod server_certs;
 pub mod spdy;
