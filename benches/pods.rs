@@ -168,6 +168,7 @@ fn main() {
     let kubeconfig = dir.path().join("kubeconfig");
     let mut server = Command::new(env!("CARGO_BIN_EXE_k3rs"))
         .args(["server", "--disable-agent", "--https-listen-port", &PORT.to_string()])
+        .args(["--node-ip", "127.0.0.1"])
         .arg("--data-dir")
         .arg(&server_dir)
         .arg("--write-kubeconfig")

@@ -100,6 +100,15 @@ fn detect_ip(server: &str) -> IpAddr {
         .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
 }
 
+/// The address this host's default route leaves from, if it has one (a UDP socket's local
+/// address after `connect` to a documentation address: a route lookup, no packet is sent).
+pub fn default_route_address() -> Option<IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+}
+
 /// `k3rs agent`.
 pub fn run(args: &AgentArgs, data_dir: DataDir, is_root: bool) -> anyhow::Result<()> {
     let Some(server) = args.server.as_deref() else {

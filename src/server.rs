@@ -127,14 +127,10 @@ pub fn run(args: &ServerArgs, data_dir: DataDir, is_root: bool) -> anyhow::Resul
             tracing::info!("not running as root: running the control plane without its agent");
         } else {
             let url = format!("https://127.0.0.1:{}", args.https_listen_port);
-            let agent = crate::agent::settings(
-                &args.node,
-                &url,
-                &token.to_string(),
-                &data_dir,
-                is_root,
-                true,
-            )?;
+            let mut node = args.node.clone();
+            node.node_ip = node_ips(args);
+            let agent =
+                crate::agent::settings(&node, &url, &token.to_string(), &data_dir, is_root, true)?;
             crate::agent::import_airgap_images(&data_dir)?;
             let member = actors.root("NodeAgentActor", agent.node.name.clone());
             k3rs_actors::NodeAgentActor::new(agent).with_member(member).start();
@@ -169,7 +165,7 @@ fn open_backend(endpoint: &DatastoreEndpoint) -> anyhow::Result<Arc<dyn Backend>
 }
 
 /// The names the serving certificate covers, as K3s's: loopback, the host, the service names and
-/// the first service IP, every `--tls-san`, and the advertised and bound addresses.
+/// the first service IP, every `--tls-san`, and the advertised, node and bound addresses.
 fn sans(args: &ServerArgs, host: &str) -> Vec<String> {
     let mut sans: Vec<String> = [
         "127.0.0.1",
@@ -189,7 +185,8 @@ fn sans(args: &ServerArgs, host: &str) -> Vec<String> {
     if let Some(first) = first_service_ip(args) {
         sans.push(first.to_string());
     }
-    sans.extend(args.advertise_address.iter().map(|a| a.to_string()));
+    sans.push(advertise(args).to_string());
+    sans.extend(node_ips(args).iter().chain(&args.node.node_external_ip).map(|a| a.to_string()));
     sans.extend(args.bind_address.iter().filter(|a| !a.is_unspecified()).map(|a| a.to_string()));
     sans.extend(args.tls_san.iter().cloned());
     sans
@@ -200,12 +197,25 @@ fn first_service_ip(args: &ServerArgs) -> Option<IpAddr> {
     args.service_cidr.iter().nth(1)
 }
 
-/// The address other members reach this server at: `--advertise-address`, else the bound
-/// address, else loopback.
+/// The address other members reach this server at, as K3s chooses it: `--advertise-address`,
+/// else the bound address, else the node's (`--node-external-ip`, `--node-ip`, else the address
+/// this host's default route leaves from), else loopback.
 fn advertise(args: &ServerArgs) -> IpAddr {
     args.advertise_address
         .or(args.bind_address.filter(|a| !a.is_unspecified()))
+        .or(args.node.node_external_ip.first().copied())
+        .or(args.node.node_ip.first().copied())
+        .or_else(crate::agent::default_route_address)
         .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// The server's node addresses: `--node-ip`, else the address the default route leaves from,
+/// as K3s detects it (not loopback, where the server's own agent reaches its API).
+fn node_ips(args: &ServerArgs) -> Vec<IpAddr> {
+    if !args.node.node_ip.is_empty() {
+        return args.node.node_ip.clone();
+    }
+    vec![crate::agent::default_route_address().unwrap_or_else(|| advertise(args))]
 }
 
 /// `/v1-k3rs/config`: what agents need to know about the cluster.

@@ -52,6 +52,15 @@ struct Pod<'a> {
     ip: &'a str,
     labels: &'a Value,
     node: &'a str,
+    /// Its containers' named ports: name, protocol (lower case), number.
+    named_ports: Vec<(&'a str, String, u64)>,
+}
+
+impl Pod<'_> {
+    /// The number of the container port `name` for `proto`.
+    fn port_named(&self, name: &str, proto: &str) -> Option<u64> {
+        self.named_ports.iter().find(|(n, p, _)| *n == name && p == proto).map(|(_, _, n)| *n)
+    }
 }
 
 fn pods(list: &[Value]) -> Vec<Pod<'_>> {
@@ -60,11 +69,22 @@ fn pods(list: &[Value]) -> Vec<Pod<'_>> {
         .filter(|p| !matches!(text(&p["status"]["phase"]), "Succeeded" | "Failed"))
         .filter_map(|p| {
             let ip = p["status"]["podIP"].as_str().filter(|ip| !ip.is_empty())?;
+            let named_ports = p["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|c| c["ports"].as_array().into_iter().flatten())
+                .filter_map(|port| {
+                    let proto = port["protocol"].as_str().unwrap_or("TCP").to_ascii_lowercase();
+                    Some((port["name"].as_str()?, proto, port["containerPort"].as_u64()?))
+                })
+                .collect();
             Some(Pod {
                 namespace: text(&p["metadata"]["namespace"]),
                 ip,
                 labels: &p["metadata"]["labels"],
                 node: text(&p["spec"]["nodeName"]),
+                named_ports,
             })
         })
         .collect()
@@ -122,21 +142,31 @@ fn peers(
     Some(out.into_iter().collect())
 }
 
-/// A rule's ports as nftables matches (`tcp dport 80`), `None` for all ports. Named ports are
-/// resolved by the caller's pods' container ports when numeric is absent (not supported: a
-/// named port matches nothing).
-fn ports(rule_ports: Option<&Vec<Value>>) -> Option<Vec<String>> {
+/// A rule's port entry.
+#[derive(Debug, Clone, PartialEq)]
+enum PortMatch {
+    /// An nftables match (`tcp dport 80`, `tcp dport 80-90`, `meta l4proto udp`).
+    Numeric(String),
+    /// A container port name, resolved against the pods the traffic goes to.
+    Named { proto: String, name: String },
+}
+
+/// A rule's ports, `None` for all ports.
+fn ports(rule_ports: Option<&Vec<Value>>) -> Option<Vec<PortMatch>> {
     let list = rule_ports.filter(|l| !l.is_empty())?;
     Some(
         list.iter()
             .map(|p| {
                 let proto = p["protocol"].as_str().unwrap_or("TCP").to_ascii_lowercase();
-                match (p["port"].as_u64(), p["endPort"].as_u64()) {
-                    (Some(a), Some(b)) => format!("{proto} dport {a}-{b}"),
-                    (Some(a), None) => format!("{proto} dport {a}"),
-                    (None, _) if p.get("port").is_none() => format!("meta l4proto {proto}"),
-                    (None, _) => "meta l4proto 255".to_owned(),
-                }
+                PortMatch::Numeric(match (&p["port"], p["endPort"].as_u64()) {
+                    (Value::String(name), _) => {
+                        return PortMatch::Named { proto, name: name.clone() };
+                    }
+                    (Value::Number(a), Some(b)) => format!("{proto} dport {a}-{b}"),
+                    (Value::Number(a), None) => format!("{proto} dport {a}"),
+                    (Value::Null, _) => format!("meta l4proto {proto}"),
+                    _ => "meta l4proto 255".to_owned(),
+                })
             })
             .collect(),
     )
@@ -150,6 +180,49 @@ fn address_match(field: &str, entry: &str) -> String {
             format!("{field} {cidr} {field} != {{ {} }}", ex.join(", "))
         }
         None => format!("{field} {entry}"),
+    }
+}
+
+/// The matches allowing one port entry of a rule from (ingress) or to (egress) `addrs`
+/// (`None`: anywhere). A named port is the port of that name on the pod the traffic goes to:
+/// the selected pod itself for ingress, each destination pod for egress (so, for egress, only
+/// pods among the peers, or any pod when the rule names no peers, and never an `ipBlock`).
+fn matches(
+    direction: &str,
+    field: &str,
+    addrs: Option<&[String]>,
+    port: &PortMatch,
+    own: &Pod<'_>,
+    all: &[Pod<'_>],
+) -> Vec<String> {
+    let join = |a: String, p: String| {
+        [a, p].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
+    };
+    let addr_matches = || -> Vec<String> {
+        match addrs {
+            None => vec![String::new()],
+            Some(list) => list.iter().map(|a| address_match(field, a)).collect(),
+        }
+    };
+    match port {
+        PortMatch::Numeric(p) => addr_matches().into_iter().map(|a| join(a, p.clone())).collect(),
+        PortMatch::Named { proto, name } if direction == "Ingress" => {
+            match own.port_named(name, proto) {
+                Some(n) => addr_matches()
+                    .into_iter()
+                    .map(|a| join(a, format!("{proto} dport {n}")))
+                    .collect(),
+                None => Vec::new(),
+            }
+        }
+        PortMatch::Named { proto, name } => all
+            .iter()
+            .filter(|p| addrs.is_none_or(|list| list.iter().any(|a| a == p.ip)))
+            .filter_map(|p| {
+                let n = p.port_named(name, proto)?;
+                Some(format!("{field} {} {proto} dport {n}", p.ip))
+            })
+            .collect(),
     }
 }
 
@@ -194,20 +267,11 @@ pub fn ruleset(
                 let ns = text(&policy["metadata"]["namespace"]);
                 for rule in policy["spec"][&key].as_array().into_iter().flatten() {
                     let addrs = peers(rule[peer_key].as_array(), ns, &all, &namespaces);
-                    let ports = ports(rule["ports"].as_array());
-                    let addr_matches: Vec<String> = match &addrs {
-                        None => vec![String::new()],
-                        Some(list) => list.iter().map(|a| address_match(field, a)).collect(),
-                    };
-                    let port_matches: Vec<String> = ports.unwrap_or_else(|| vec![String::new()]);
-                    for a in &addr_matches {
-                        for p in &port_matches {
-                            let m = [a.as_str(), p.as_str()]
-                                .iter()
-                                .filter(|s| !s.is_empty())
-                                .cloned()
-                                .collect::<Vec<_>>()
-                                .join(" ");
+                    let port_list = ports(rule["ports"].as_array());
+                    let port_matches =
+                        port_list.unwrap_or_else(|| vec![PortMatch::Numeric(String::new())]);
+                    for p in &port_matches {
+                        for m in matches(direction, field, addrs.as_deref(), p, pod, &all) {
                             let _ = writeln!(chains, "    {m} {verdict}");
                         }
                     }
@@ -313,5 +377,38 @@ mod tests {
         // No policy, no chain.
         let rules = ruleset(&[], &pods, &namespaces, "a");
         assert!(!rules.contains("jump"), "{rules}");
+    }
+
+    #[test]
+    fn named_ports_resolve_on_the_pods_traffic_goes_to() {
+        let with_port = |name: &str, ip: &str, node: &str, labels: Value, port: u64| {
+            let mut p = pod("default", name, ip, node, labels);
+            p["spec"]["containers"] =
+                json!([{"name": "c", "ports": [{"name": "http", "containerPort": port}]}]);
+            p
+        };
+        let pods = [
+            with_port("web", "10.42.0.5", "a", json!({"app": "web"}), 8080),
+            with_port("api", "10.42.1.8", "b", json!({"app": "api"}), 9000),
+            pod("default", "plain", "10.42.1.9", "b", json!({"app": "api"})),
+        ];
+        let ingress = policy(
+            "default",
+            json!({"podSelector": {"matchLabels": {"app": "web"}},
+                   "ingress": [{"ports": [{"port": "http"}, {"port": "metrics"}]}]}),
+        );
+        let rules = ruleset(&[ingress], &pods, &[], "a");
+        let chain = rules.split("chain ingress-0 {").nth(1).unwrap();
+        assert!(chain.trim_start().starts_with("tcp dport 8080 accept\n    drop"), "{rules}");
+        let egress = policy(
+            "default",
+            json!({"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Egress"],
+                   "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "api"}}}],
+                               "ports": [{"port": "http", "protocol": "TCP"}]}]}),
+        );
+        let rules = ruleset(&[egress], &pods, &[], "a");
+        assert!(rules.contains("ip daddr 10.42.1.8 tcp dport 9000 return"), "{rules}");
+        assert!(!rules.contains("10.42.1.9 tcp"), "no such port there: {rules}");
+        assert!(!rules.contains("8080"), "the source's own port is not the target's: {rules}");
     }
 }

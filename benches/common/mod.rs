@@ -71,6 +71,8 @@ pub fn start_server(dir: &std::path::Path, port: u16) -> (Child, Duration) {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_k3rs"))
         .args(["server", "--disable-agent", "--https-listen-port", &port.to_string()])
+        // Advertised at loopback, so agents never dial the machine's own address.
+        .args(["--node-ip", "127.0.0.1"])
         .arg("--data-dir")
         .arg(dir.join("data"))
         .arg("--write-kubeconfig")

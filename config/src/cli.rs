@@ -144,6 +144,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "ADDRESS")]
     pub bind_address: Option<IpAddr>,
     /// IPv4/IPv6 address that the apiserver uses to advertise to members of the cluster
+    /// (default: node-external-ip/node-ip)
     #[arg(long, value_name = "ADDRESS")]
     pub advertise_address: Option<IpAddr>,
     /// Add additional hostnames or IPv4/IPv6 addresses as Subject Alternative Names on the server TLS cert
@@ -207,7 +208,7 @@ impl ServerArgs {
 }
 
 /// Flags of the node agent, which every server runs too.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
     /// Node name
     #[arg(long, env = "K3RS_NODE_NAME")]

@@ -238,11 +238,18 @@ pub fn endpoints(svc: &Value, subsets: Vec<Value>) -> Value {
     ep
 }
 
-/// What the Service's EndpointSlices hold: per distinct port list, its endpoints (always at
-/// least one entry, so a Service without endpoints still has its placeholder slice).
+/// The most endpoints one EndpointSlice holds (upstream's `--max-endpoints-per-slice`
+/// default).
+pub const MAX_ENDPOINTS_PER_SLICE: usize = 100;
+
+/// What the Service's EndpointSlices hold: per distinct port list, its endpoints, at most
+/// `MAX_ENDPOINTS_PER_SLICE` to a slice (always at least one entry, so a Service without
+/// endpoints still has its placeholder slice).
 pub fn slice_contents(svc: &Value, pods: &[Value]) -> Vec<(Value, Value)> {
-    let mut out: Vec<(Value, Value)> = members(svc, pods)
+    let groups = members(svc, pods);
+    let mut out: Vec<(Value, Value)> = groups
         .iter()
+        .flat_map(|(ports, list)| list.chunks(MAX_ENDPOINTS_PER_SLICE).map(move |chunk| (ports, chunk)))
         .map(|(ports, list)| {
             let endpoints: Vec<Value> = list
                 .iter()
@@ -591,6 +598,18 @@ mod tests {
         assert_eq!(managed_slice_of(&made), Some("web"));
         // No pods: one empty placeholder.
         assert_eq!(slice_contents(&s, &[]), vec![(json!([]), json!([]))]);
+    }
+
+    #[test]
+    fn slices_hold_at_most_a_hundred_endpoints() {
+        let pods: Vec<Value> = (0..250)
+            .map(|i| pod(&format!("p{i}"), &format!("10.42.{}.{}", i / 200, i % 200 + 1), true))
+            .collect();
+        let sizes: Vec<usize> = slice_contents(&svc(json!({})), &pods)
+            .iter()
+            .map(|(_, eps)| eps.as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, vec![100, 100, 50]);
     }
 
     #[test]

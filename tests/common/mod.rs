@@ -17,14 +17,18 @@ pub mod registry;
 pub const K3RS: &str = env!("CARGO_BIN_EXE_k3rs");
 
 /// For nodes in this machine's own network namespace: no service or policy rules and no overlay there
-/// (only lab namespaces get them). The overlay backend is the server's to choose (agents
+/// (only lab namespaces get them), and a server node at loopback. The overlay backend is the server's to choose (agents
 /// learn it from the server).
 pub fn root_namespace_flags(netns: Option<&str>, server: bool) -> Vec<&'static str> {
     match (netns, server) {
         (Some(_), _) => Vec::new(),
-        (None, true) => {
-            vec!["--disable-kube-proxy", "--disable-network-policy", "--flannel-backend=none"]
-        }
+        // The node (and so the advertised address) at loopback, not at the machine's address.
+        (None, true) => vec![
+            "--disable-kube-proxy",
+            "--disable-network-policy",
+            "--flannel-backend=none",
+            "--node-ip=127.0.0.1",
+        ],
         (None, false) => vec!["--disable-kube-proxy", "--disable-network-policy"],
     }
 }

@@ -95,9 +95,8 @@ impl LabCluster {
         let mut args = vec![
             "--node-name",
             "node-0",
+            // The advertised address follows the node's (K3s's default).
             "--node-ip",
-            &nets[0].address,
-            "--advertise-address",
             &nets[0].address,
             "--node-password-file",
             password.to_str().unwrap(),
