@@ -512,7 +512,8 @@ spec:
     ]);
     assert!(killing.contains("Stopping container main"), "{killing}");
 
-    // preStop hooks run before SIGTERM: one writes into a host directory, one fails.
+    // postStart hooks run once the container is up; preStop hooks run before SIGTERM: one
+    // writes into a host directory, one fails.
     let marks = server.dir.path().join("marks");
     std::fs::create_dir_all(&marks).unwrap();
     let hooked = format!(
@@ -527,7 +528,9 @@ spec:
     image: busybox:test
     command: [sh, -c, 'trap \"exit 0\" TERM; sleep 3600 & wait']
     volumeMounts: [{{name: marks, mountPath: /marks}}]
-    lifecycle: {{preStop: {{exec: {{command: [sh, -c, 'echo stopping > /marks/prestop']}}}}}}
+    lifecycle:
+      postStart: {{exec: {{command: [sh, -c, 'echo started > /marks/poststart']}}}}
+      preStop: {{exec: {{command: [sh, -c, 'echo stopping > /marks/prestop']}}}}
   - name: broken
     image: busybox:test
     command: [sh, -c, 'trap \"exit 0\" TERM; sleep 3600 & wait']
@@ -539,7 +542,37 @@ spec:
     eventually("hooked running", Duration::from_secs(30), || {
         k(&["get", "pod", "hooked", "--no-headers"]).1.contains("2/2").then_some(())
     });
-    let (code, out) = k(&["delete", "pod", "hooked", "--timeout=60s"]);
+    assert_eq!(std::fs::read_to_string(marks.join("poststart")).unwrap(), "started\n");
+    // A failing postStart hook kills its container.
+    apply(
+        "badstart",
+        "apiVersion: v1
+kind: Pod
+metadata: {name: badstart}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox:test
+    command: [sleep, '3600']
+    lifecycle: {postStart: {exec: {command: [sh, -c, 'exit 3']}}}
+",
+    );
+    eventually("badstart killed", Duration::from_secs(30), || {
+        let (_, phase) = k(&["get", "pod", "badstart", "-o", "jsonpath={.status.phase}"]);
+        (phase == "Failed").then_some(())
+    });
+    let (_, failed) = k(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=badstart,reason=FailedPostStartHook",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(failed.contains("container main"), "{failed}");
+    let (code, out) = k(&["delete", "pod", "hooked", "badstart", "--timeout=60s"]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(std::fs::read_to_string(marks.join("prestop")).unwrap(), "stopping\n");
     let (_, failed) = k(&[

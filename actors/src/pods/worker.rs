@@ -23,6 +23,9 @@ use std::fs::File;
 
 /// How long a failed pull shows `ErrImagePull` before `ImagePullBackOff`.
 const BACKOFF_SHOWN: Duration = Duration::from_secs(2);
+/// The longest a postStart hook may run (the kubelet sets none; this bounds how long it can
+/// hold up the pod's next containers and its deletion).
+const POST_START_LIMIT: Duration = Duration::from_secs(60);
 
 /// A newer version of the pod.
 #[derive(Message)]
@@ -679,6 +682,9 @@ impl PodWorker {
                     }
                     act.watch_exit(ctx, slot, generation, pid);
                     act.schedule_probes(ctx, slot, generation);
+                    if !adopted {
+                        act.post_start(ctx, slot);
+                    }
                 }
                 Ok(Err((reason, message))) => {
                     tracing::warn!(actor = "PodWorker", pod = %act.name, container = %container, %reason, %message, "container not started");
@@ -694,6 +700,37 @@ impl PodWorker {
                     });
                 }
                 Err(e) => tracing::error!(actor = "PodWorker", error = %e, "start task failed"),
+            }
+            act.step(ctx);
+        }));
+    }
+
+    /// The container's postStart hook, if it has one: nothing else starts until it ends (as
+    /// the kubelet waits for it); when it fails, a `FailedPostStartHook` event and the
+    /// container is killed (and restarted by its policy).
+    fn post_start(&mut self, ctx: &mut Context<Self>, slot: usize) {
+        let r = &self.runs[slot];
+        let Some(hook) = Probe::hook(&r.spec["lifecycle"]["postStart"], &r.spec, POST_START_LIMIT)
+        else {
+            return;
+        };
+        self.busy = true;
+        let (rt, id) = (self.s.runtime.clone(), r.id(&self.uid));
+        let name = r.spec["name"].as_str().unwrap_or("c").to_owned();
+        let netns = std::path::PathBuf::from("/run/netns").join(&self.netns);
+        let work = tokio::task::spawn_blocking(move || {
+            let result = hook.run(&rt, &id, &netns);
+            if result.is_err() {
+                let _ = rt.kill(&id, "KILL");
+            }
+            result
+        });
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
+            act.busy = false;
+            if let Ok(Err(e)) = result {
+                let text = format!("PostStartHook failed: container {name}: {e}");
+                tracing::warn!(actor = "PodWorker", pod = %act.name, "{text}");
+                act.record(ctx, EventType::Warning, "FailedPostStartHook", text);
             }
             act.step(ctx);
         }));
