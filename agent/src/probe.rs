@@ -107,10 +107,12 @@ impl Probe {
             }
             Action::Tcp(port) => in_netns(netns, *port, self.timeout, None),
             Action::Http { port, path, scheme, headers } => {
-                if scheme.eq_ignore_ascii_case("HTTPS") {
-                    return Err("HTTPS probes are not supported yet".into());
-                }
-                in_netns(netns, *port, self.timeout, Some((path.clone(), headers.clone())))
+                let http = Http {
+                    path: path.clone(),
+                    headers: headers.clone(),
+                    tls: scheme.eq_ignore_ascii_case("HTTPS"),
+                };
+                in_netns(netns, *port, self.timeout, Some(http))
             }
         }
     }
@@ -142,20 +144,34 @@ fn action(spec: &Value, container: &Value) -> Option<Action> {
     })
 }
 
-/// Connect to the pod's port from inside its network namespace (a thread of its own joins
-/// it), and for HTTP send a GET and read the status.
-fn in_netns(
-    netns: &Path,
-    port: u16,
-    timeout: Duration,
-    http: Option<(String, Vec<(String, String)>)>,
-) -> Result<(), String> {
+/// What an httpGet probe asks.
+struct Http {
+    path: String,
+    headers: Vec<(String, String)>,
+    /// HTTPS, with the server's certificate not verified (as the kubelet's probes).
+    tls: bool,
+}
+
+/// Connect to `port` on the pod's loopback inside `netns` (a tcpSocket probe), and for an
+/// httpGet probe send the request and read the status: 200-399 pass.
+fn in_netns(netns: &Path, port: u16, timeout: Duration, http: Option<Http>) -> Result<(), String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = crate::sandbox::dial(netns, port, timeout)?;
+    let stream = crate::sandbox::dial(netns, port, timeout)?;
     let worker = std::thread::spawn(move || -> Result<(), String> {
-        let Some((path, headers)) = http else { return Ok(()) };
+        let Some(Http { path, headers, tls }) = http else { return Ok(()) };
+        let url = format!("{}://{addr}{path}", if tls { "https" } else { "http" });
+        let fail = |e: &dyn std::fmt::Display| format!("Get \"{url}\": {e}");
         let _ = stream.set_read_timeout(Some(timeout));
         let _ = stream.set_write_timeout(Some(timeout));
+        let mut stream: Box<dyn ReadWrite> = if tls {
+            let config = k3rs_net::tls::unverified_client_config().map_err(|e| fail(&e))?;
+            let name = rustls::pki_types::ServerName::from(addr.ip());
+            let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+                .map_err(|e| fail(&e))?;
+            Box::new(rustls::StreamOwned::new(conn, stream))
+        } else {
+            Box::new(stream)
+        };
         let mut request = format!(
             "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: kube-probe/1.32\r\nAccept: */*\r\nConnection: close\r\n"
         );
@@ -163,11 +179,10 @@ fn in_netns(
             request.push_str(&format!("{k}: {v}\r\n"));
         }
         request.push_str("\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .map_err(|e| format!("Get \"http://{addr}{path}\": {e}"))?;
+        stream.write_all(request.as_bytes()).map_err(|e| fail(&e))?;
+        stream.flush().map_err(|e| fail(&e))?;
         let mut head = [0u8; 64];
-        let n = stream.read(&mut head).map_err(|e| format!("Get \"http://{addr}{path}\": {e}"))?;
+        let n = stream.read(&mut head).map_err(|e| fail(&e))?;
         let line = String::from_utf8_lossy(&head[..n]);
         let code: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
         if (200..400).contains(&code) {
@@ -178,6 +193,10 @@ fn in_netns(
     });
     worker.join().unwrap_or_else(|_| Err("the probe thread failed".into()))
 }
+
+/// A plain or TLS stream.
+trait ReadWrite: Read + Write + Send {}
+impl<T: Read + Write + Send> ReadWrite for T {}
 
 /// Consecutive results turned into a verdict, as the kubelet counts them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -217,6 +236,45 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// A one-request HTTPS server on loopback answering `status`; its port.
+    fn https_once(status: u16) -> u16 {
+        use k3rs_net::pki::{CertificateAuthority, LeafSpec};
+        let ca = CertificateAuthority::generate("probe-test-ca").unwrap();
+        let leaf = ca.issue(&LeafSpec::server("probe", &["127.0.0.1".to_owned()])).unwrap();
+        let config =
+            k3rs_net::tls::server_config(&leaf.cert_pem, &leaf.key_pem, ca.cert_pem()).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut request = [0u8; 512];
+            let _ = tls.read(&mut request);
+            let _ = write!(tls, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+            let _ = tls.flush();
+        });
+        port
+    }
+
+    #[test]
+    fn https_probes_skip_verification_and_read_the_status() {
+        // The test's own network namespace stands in for a pod's (entering it needs root).
+        if !rustix::process::geteuid().is_root() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "this test needs root (it enters a network namespace)"
+            );
+            return;
+        }
+        let own = Path::new("/proc/self/ns/net");
+        let http = |tls| Some(Http { path: "/healthz".into(), headers: vec![], tls });
+        let second = Duration::from_secs(5);
+        assert_eq!(in_netns(own, https_once(204), second, http(true)), Ok(()));
+        let failed = in_netns(own, https_once(503), second, http(true));
+        assert_eq!(failed, Err("HTTP probe failed with statuscode: 503".to_owned()));
+    }
 
     #[test]
     fn probes_parse_with_upstream_defaults_and_named_ports() {
