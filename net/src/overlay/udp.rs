@@ -35,6 +35,8 @@ const MAGIC: u8 = 0x6b;
 const VERSION: u8 = 1;
 /// How often blocked threads look at the stop flag.
 const WAKE: Duration = Duration::from_millis(200);
+/// How long a receiver pauses after an unexpected socket error.
+const ERROR_PAUSE: Duration = Duration::from_millis(10);
 
 /// Where packets go: peers' pod ranges to their addresses, and what is accepted back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -223,6 +225,8 @@ fn send_loop(
         let hop = destination(packet)
             .filter(|_| packet.len() <= MAX_PACKET)
             .and_then(|dst| routes.read().ok()?.next_hop(dst));
+        // A failed send (a full buffer, an unreachable peer) drops the packet, as a link
+        // would; TCP resends.
         match hop.map(|to| socket.send_to(&buf[..2 + n], to)) {
             Some(Ok(_)) => {
                 stats.sent_packets.fetch_add(1, Ordering::Relaxed);
@@ -257,7 +261,9 @@ fn receive_loop(
                 continue;
             }
             Err(e) => {
+                // Not expected on an unconnected socket; pause rather than spin on it.
                 tracing::warn!(error = %e, "overlay socket: receive failed");
+                std::thread::sleep(ERROR_PAUSE);
                 continue;
             }
         };
