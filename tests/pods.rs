@@ -206,6 +206,30 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
     let _ = attach.kill();
     let _ = attach.wait();
     assert!(first.contains("hello"), "{first:?}");
+    // With -i, stdin: `kubectl run -i` (stdin and stdinOnce) feeds `cat`, whose stdin ends
+    // with kubectl's.
+    let mut run = server.kubectl_command(&[
+        "run",
+        "catter",
+        "-i",
+        "--rm",
+        "--restart=Never",
+        "--image=busybox:test",
+        "--",
+        "cat",
+    ]);
+    run.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut run = run.spawn().unwrap();
+    std::io::Write::write_all(&mut run.stdin.take().unwrap(), b"fed through stdin\n").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(run.wait_with_output());
+    });
+    let out = rx.recv_timeout(Duration::from_secs(90)).expect("kubectl run -i ended").unwrap();
+    let said = common::text(&out);
+    assert!(out.status.success() && said.contains("fed through stdin"), "{said}");
 
     // With a terminal (kubectl's own from `script`): the shell sees a tty and its exit code
     // comes back.

@@ -83,6 +83,8 @@ pub struct NodeAgentActor {
     /// TLS with the node's client certificate, for the tunnels.
     tunnel_tls: Option<Arc<rustls::ClientConfig>>,
     acceptor: Option<Arc<KubeletAcceptor>>,
+    /// Containers' stdin ends, shared by the pod supervisor and the kubelet service.
+    stdin: crate::stdin::StdinHolders,
     member: Member,
 }
 
@@ -106,6 +108,7 @@ impl NodeAgentActor {
             tunnels: HashMap::new(),
             tunnel_tls: None,
             acceptor: None,
+            stdin: crate::stdin::StdinHolders::default(),
             member: Member::detached("NodeAgentActor", ""),
         }
     }
@@ -162,6 +165,7 @@ impl NodeAgentActor {
             },
             sampler: crate::kubelet::Sampler::default(),
             actors: self.member.tree().clone(),
+            stdin: self.stdin.clone(),
         })));
         let servers = if joined.apiservers.is_empty() {
             vec![self.settings.join.server.trim_start_matches("https://").to_owned()]
@@ -289,6 +293,7 @@ impl NodeAgentActor {
             leases_dir: dir.join("pod-ips"),
             network: std::cell::RefCell::new(None),
             sandbox_waiting: std::cell::Cell::new(false),
+            stdin: self.stdin.clone(),
             puller: k3rs_agent::pull::Puller {
                 registries: self.settings.registries.clone(),
                 store: images.clone(),

@@ -23,6 +23,7 @@ pub mod policy;
 pub mod proxy;
 mod reap;
 pub mod ruleset;
+pub mod stdin;
 pub mod tree;
 pub mod tunnel;
 

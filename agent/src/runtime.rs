@@ -35,12 +35,13 @@ impl Runtime {
         c
     }
 
-    /// Start container `id` from `bundle`, detached, with `stdout` and `stderr` as its output
+    /// Start container `id` from `bundle`, detached, with `stdin` (else /dev/null), `stdout` and `stderr`
     /// (the runtime's own messages go to `<bundle>/runc.log`). Returns the container's init pid.
     pub fn run(
         &self,
         id: &str,
         bundle: &Path,
+        stdin: Option<std::fs::File>,
         stdout: std::fs::File,
         stderr: std::fs::File,
     ) -> Result<u32, AgentError> {
@@ -63,7 +64,7 @@ impl Runtime {
             .arg("--bundle")
             .arg(bundle)
             .arg(id)
-            .stdin(Stdio::null())
+            .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
             .stdout(stdout)
             .stderr(stderr)
             .output()

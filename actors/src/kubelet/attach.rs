@@ -1,7 +1,8 @@
 //! `Request::Attach`: a running container's output from now on, as remote-command channel
-//! frames, until the container ends. Output comes from its CRI log (the container's stdio are
-//! pipes the agent drains, so the log is where it goes); stdin is not offered, as containers
-//! run with it closed.
+//! frames, until the container ends, and with `-i` its stdin. Output comes from its CRI log
+//! (the container's stdio are pipes the agent drains, so the log is where it goes); stdin goes
+//! into the FIFO the container reads (`crate::stdin`), for containers started with
+//! `stdin: true`. Containers get no terminal: `-t` passes bytes through as they are.
 
 use std::path::Path;
 
@@ -10,21 +11,17 @@ use k3rs_api::podlog::{ExecEnd, exec_status};
 use k3rs_net::kubelet::{self, ExecRequest, ProtocolError, Reply, channel};
 use tokio::io::{AsyncWriteExt, DuplexStream};
 
+use super::exec::run_until;
 use super::logs::Tail;
 use super::refuse;
+use crate::stdin::StdinHolders;
 
 pub(super) async fn attach(
     logs_dir: &Path,
+    holders: &StdinHolders,
     io: &mut DuplexStream,
     req: ExecRequest,
 ) -> Result<(), ProtocolError> {
-    if req.stdin {
-        let message = format!(
-            "container {} does not accept stdin: k3rs containers run with it closed",
-            req.container
-        );
-        return refuse(io, 400, message).await;
-    }
     let dir = logs::container_dir(logs_dir, &req.namespace, &req.pod, &req.uid, &req.container);
     let Some(&start) = logs::starts(&dir).last() else {
         let message =
@@ -35,23 +32,58 @@ pub(super) async fn attach(
     if done.exists() {
         return refuse(io, 400, "cannot attach to a container that has ended".to_owned()).await;
     }
+    let stdin = match (req.stdin, holders.writer(&dir)) {
+        (false, _) => None,
+        (true, Some(w)) => Some(tokio::fs::File::from_std(w)),
+        (true, None) => {
+            let message = format!(
+                "container {} takes no stdin: it was not started with stdin: true, or its one \
+                 attach (stdinOnce) has been",
+                req.container
+            );
+            return refuse(io, 400, message).await;
+        }
+    };
     // From the end: attach shows what comes next.
     let offset = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     kubelet::write_message(io, &Reply::Ok).await?;
-    kubelet::write_frame(io, channel::STDOUT, &[]).await?;
-    let mut tail = Tail { dir, start, path, offset };
-    while let Some(pieces) = tail.next(logs::output_from).await {
-        for (stream, bytes) in pieces {
-            let ch = match stream {
-                Stream::Stderr if req.stderr && !req.tty => channel::STDERR,
-                _ if req.stdout => channel::STDOUT,
-                _ => continue,
-            };
-            kubelet::write_frame(io, ch, &bytes).await?;
+    let (mut from_server, mut to_server) = tokio::io::split(io);
+    kubelet::write_frame(&mut to_server, channel::STDOUT, &[]).await?;
+    let input = async {
+        let mut stdin = stdin;
+        while let Ok(Some((ch, data))) = kubelet::read_frame(&mut from_server).await {
+            match ch {
+                channel::STDIN => {
+                    if let Some(w) = stdin.as_mut()
+                        && (w.write_all(&data).await.is_err() || w.flush().await.is_err())
+                    {
+                        stdin = None;
+                    }
+                }
+                // The client's stdin ended: so does the container's (under stdinOnce, this
+                // was its last writer).
+                channel::CLOSE if data.first() == Some(&channel::STDIN) => stdin = None,
+                _ => {}
+            }
         }
-    }
-    let status = exec_status(&[], &ExecEnd::Exited(0)).to_string();
-    kubelet::write_frame(io, channel::ERROR, status.as_bytes()).await?;
-    io.shutdown().await?;
-    Ok(())
+        drop(stdin);
+    };
+    let output = async {
+        let mut tail = Tail { dir, start, path, offset };
+        while let Some(pieces) = tail.next(logs::output_from).await {
+            for (stream, bytes) in pieces {
+                let ch = match stream {
+                    Stream::Stderr if req.stderr && !req.tty => channel::STDERR,
+                    _ if req.stdout => channel::STDOUT,
+                    _ => continue,
+                };
+                kubelet::write_frame(&mut to_server, ch, &bytes).await?;
+            }
+        }
+        let status = exec_status(&[], &ExecEnd::Exited(0)).to_string();
+        kubelet::write_frame(&mut to_server, channel::ERROR, status.as_bytes()).await?;
+        to_server.shutdown().await?;
+        Ok::<(), ProtocolError>(())
+    };
+    run_until(output, input).await
 }

@@ -203,7 +203,7 @@ async fn terminal(
 
 /// Drives `output` to its end while serving `input` alongside (input may end first: stdin
 /// closed; or never: a client that keeps it open).
-async fn run_until<O: std::future::Future>(
+pub(super) async fn run_until<O: std::future::Future>(
     output: O,
     input: impl std::future::Future,
 ) -> O::Output {

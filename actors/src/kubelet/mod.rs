@@ -42,6 +42,8 @@ pub struct KubeletService {
     pub sampler: stats::Sampler,
     /// The agent process's actors, for `/admin/actors?node=<node>` on a server.
     pub actors: ActorTree,
+    /// Containers' stdin ends, for `attach -i`.
+    pub stdin: crate::stdin::StdinHolders,
 }
 
 impl KubeletService {
@@ -66,7 +68,9 @@ impl KubeletService {
                 Request::Exec(request) => exec::exec(&self.runtime, &mut io, request).await,
                 Request::PortForward(pod) => portforward::port_forward(&mut io, pod).await,
                 Request::Stats => stats::stats(&self.sampler, &mut io).await,
-                Request::Attach(request) => attach::attach(&self.logs_dir, &mut io, request).await,
+                Request::Attach(request) => {
+                    attach::attach(&self.logs_dir, &self.stdin, &mut io, request).await
+                }
             };
             if let Err(e) = result {
                 debug!(error = %e, "kubelet stream ended early");
@@ -144,6 +148,7 @@ mod tests {
             runtime: Runtime { binary: "runc".into(), root: "/nonexistent".into() },
             sampler: stats::Sampler::default(),
             actors: ActorTree::new(),
+            stdin: crate::stdin::StdinHolders::default(),
         });
         let mut io = acceptor.accept(kubelet::TARGET).await.expect("kubelet target");
         kubelet::write_message(&mut io, &Request::Healthz).await.expect("request");

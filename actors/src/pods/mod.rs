@@ -2,7 +2,7 @@
 //! `fieldSelector=spec.nodeName=<node>`, relisting after any failure) and keeps one PodWorker
 //! child per pod, telling it of every change. Workers stop themselves once their pod is gone.
 
-mod logpump;
+pub(crate) mod logpump;
 mod worker;
 
 use std::cell::RefCell;
@@ -49,6 +49,8 @@ pub struct PodSettings {
     /// A pod's sandbox waits for the network: only then is it made (a node whose pods never
     /// got as far as a sandbox changes nothing in its network namespace).
     pub sandbox_waiting: std::cell::Cell<bool>,
+    /// Containers' stdin ends, shared with the kubelet service's attach.
+    pub stdin: crate::stdin::StdinHolders,
 }
 
 impl std::fmt::Debug for PodSettings {

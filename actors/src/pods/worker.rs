@@ -97,7 +97,9 @@ impl Run {
 
 /// A started (or adopted) container: its pid, image id, whether adopted, and the pump's ends
 /// of its output pipes.
-type Started = (u32, String, bool, Option<(File, File)>);
+/// A started (or adopted) container: its pid, image id, whether it was adopted, the pump's
+/// ends of its output and the agent's end of its stdin (with `stdin: true`).
+type Started = (u32, String, bool, Option<(File, File)>, Option<File>);
 
 /// The actor.
 pub struct PodWorker {
@@ -541,6 +543,7 @@ impl PodWorker {
         let id = r.id(&self.uid);
         let spec = r.spec.clone();
         let name = spec["name"].as_str().unwrap_or("c").to_owned();
+        let wants_stdin = spec["stdin"] == true;
         let image_name = spec["image"].as_str().unwrap_or("").to_owned();
         let (images, runtime) = (self.s.images.clone(), self.s.runtime.clone());
         let (node, host_ip) = (self.s.node.clone(), self.s.host_ip.clone());
@@ -591,9 +594,21 @@ impl PodWorker {
                 }
             };
             let cdir = dir.container(&name);
+            // stdin: a FIFO whose writing end the agent holds (so the container's reads wait
+            // for an attach); the container's end is read-only under `stdinOnce` (it reads
+            // end-of-file once the attach lets go), else read-write (it never does).
+            let stdin_fifo = cdir.join("stdin.fifo");
+            let held = || match logpump::open_fifo(&stdin_fifo) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    tracing::warn!(actor = "PodWorker", error = %e, "container stdin will not be attachable");
+                    None
+                }
+            };
             // One an earlier agent started and left running is adopted, not replaced.
             if let Some(pid) = runtime.running(&id) {
-                return Ok((pid, image.id, true, readers(&cdir)));
+                let stdin = if wants_stdin { held() } else { None };
+                return Ok((pid, image.id, true, readers(&cdir), stdin));
             }
             let layers: Vec<_> = image.layers.iter().map(|l| images.layer_dir(l)).collect();
             let fail = |e: AgentError| ("CreateContainerError".to_owned(), e.to_string());
@@ -631,16 +646,21 @@ impl PodWorker {
                     "cannot open the output pipes".to_owned(),
                 ));
             };
+            let held = if wants_stdin { held() } else { None };
+            let container_stdin = held.as_ref().and_then(|_| {
+                let once = spec["stdinOnce"] == true;
+                std::fs::OpenOptions::new().read(true).write(!once).open(&stdin_fifo).ok()
+            });
             let pid = runtime
-                .run(&id, &bundle, out, err)
+                .run(&id, &bundle, container_stdin, out, err)
                 .map_err(|e| ("CreateContainerError".to_owned(), e.to_string()))?;
-            Ok((pid, image.id, false, Some(stdio)))
+            Ok((pid, image.id, false, Some(stdio), held))
         });
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.busy = false;
             let container = act.runs[slot].spec["name"].as_str().unwrap_or("c").to_owned();
             match result {
-                Ok(Ok((pid, image_id, adopted, readers))) => {
+                Ok(Ok((pid, image_id, adopted, readers, stdin))) => {
                     let r = &mut act.runs[slot];
                     // A restart is a start after the container ran before (not a retry of a
                     // start that failed).
@@ -660,8 +680,12 @@ impl PodWorker {
                     r.started = !r.probes.iter().any(|(k, _, _)| *k == ProbeKind::Startup);
                     r.status.ready = !r.init && !r.probes.iter().any(|(k, _, _)| *k == ProbeKind::Readiness);
                     r.running = true;
+                    let logs = k3rs_agent::logs::container_dir(&act.s.logs_dir, &act.namespace, &act.name, &act.uid, &container);
+                    if let Some(stdin) = stdin {
+                        let once = act.runs[slot].spec["stdinOnce"] == true;
+                        act.s.stdin.hold(logs.clone(), stdin, once);
+                    }
                     if let Some(readers) = readers {
-                        let logs = k3rs_agent::logs::container_dir(&act.s.logs_dir, &act.namespace, &act.name, &act.uid, &container);
                         let r = &mut act.runs[slot];
                         match logpump::start(readers, logs, r.status.restarts) {
                             Ok(pump) => r.pump = Some(pump),
@@ -1094,6 +1118,16 @@ impl Handler<Exited> for PodWorker {
         if let Some(pump) = r.pump.take() {
             pump.exited();
         }
+        let container = r.spec["name"].as_str().unwrap_or("c");
+        let logs = k3rs_agent::logs::container_dir(
+            &self.s.logs_dir,
+            &self.namespace,
+            &self.name,
+            &self.uid,
+            container,
+        );
+        self.s.stdin.release(&logs);
+        let Some(r) = self.runs.get_mut(msg.slot) else { return };
         for timer in std::mem::take(&mut r.probe_timers) {
             ctx.cancel_future(timer);
         }
