@@ -230,6 +230,69 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
     let out = rx.recv_timeout(Duration::from_secs(90)).expect("kubectl run -i ended").unwrap();
     let said = common::text(&out);
     assert!(out.status.success() && said.contains("fed through stdin"), "{said}");
+    // A container with a terminal: its output (logged through the terminal) shows it has one,
+    // and an attach's input reaches it.
+    apply(
+        "ttyer",
+        "apiVersion: v1
+kind: Pod
+metadata: {name: ttyer}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox:test
+    command: [sh, -c, 'tty; read x; echo got-$x']
+    stdin: true
+    tty: true
+",
+    );
+    eventually("ttyer has a terminal", Duration::from_secs(30), || {
+        k(&["logs", "ttyer"]).1.contains("/dev/pts/").then_some(())
+    });
+    let mut attach = server.kubectl_command(&["attach", "-i", "ttyer"]);
+    attach
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut attach = attach.spawn().unwrap();
+    std::io::Write::write_all(&mut attach.stdin.take().unwrap(), b"typed\n").unwrap();
+    eventually("ttyer read its input", Duration::from_secs(30), || {
+        k(&["logs", "ttyer"]).1.contains("got-typed").then_some(())
+    });
+    let _ = attach.kill();
+    let _ = attach.wait();
+    assert_eq!(k(&["delete", "pod", "ttyer"]).0, Some(0));
+    // `kubectl run -it` from a terminal (`script`'s): a shell reads a typed line.
+    let kubectl = format!(
+        "nsenter --net=/run/netns/{} -- kubectl --kubeconfig {} run -it --rm --restart=Never shell --image=busybox:test -- sh -c 'read x; echo got-$x'",
+        net.netns,
+        server.kubeconfig.display()
+    );
+    let mut script = std::process::Command::new("script")
+        .args(["-qec", &kubectl, "/dev/null"])
+        .env("HOME", server.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut typing = script.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(script.wait_with_output());
+    });
+    // Typed once the shell waits (kubectl attaches after the pod runs); a line typed early
+    // waits in the terminal for kubectl to read it.
+    eventually("shell running", Duration::from_secs(30), || {
+        k(&["get", "pod", "shell", "--no-headers"]).1.contains("Running").then_some(())
+    });
+    std::io::Write::write_all(&mut typing, b"hi\r").unwrap();
+    let out = rx.recv_timeout(Duration::from_secs(60)).expect("kubectl run -it ended").unwrap();
+    drop(typing);
+    let text = common::text(&out);
+    assert!(text.contains("got-hi"), "{text}");
 
     // With a terminal (kubectl's own from `script`): the shell sees a tty and its exit code
     // comes back.

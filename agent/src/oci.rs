@@ -398,7 +398,7 @@ pub fn spec(
     let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": false,
+            "terminal": container["tty"] == true,
             "user": {"uid": uid, "gid": gid},
             "args": argv(container, image, &env),
             "env": env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),

@@ -28,6 +28,35 @@ pub fn container_id(uid: &str, container: &str) -> String {
     format!("k3rs-{short}-{container}")
 }
 
+/// A container's standard streams at start.
+#[derive(Debug)]
+pub enum ContainerStdio<'a> {
+    Pipes {
+        stdin: Option<std::fs::File>,
+        stdout: std::fs::File,
+        stderr: std::fs::File,
+    },
+    /// A terminal, its master sent to this socket.
+    Terminal {
+        console_socket: &'a Path,
+    },
+}
+
+/// The terminal master runc sends over a console socket (SCM_RIGHTS), waiting at most the
+/// stream's read timeout.
+pub fn receive_console(stream: &std::os::unix::net::UnixStream) -> Option<std::os::fd::OwnedFd> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut name = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut name)];
+    recvmsg(stream, &mut iov, &mut control, RecvFlags::empty()).ok()?;
+    control.drain().find_map(|message| match message {
+        RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
+        _ => None,
+    })
+}
+
 impl Runtime {
     fn command(&self) -> Command {
         let mut c = Command::new(&self.binary);
@@ -35,16 +64,12 @@ impl Runtime {
         c
     }
 
-    /// Start container `id` from `bundle`, detached, with `stdin` (else /dev/null), `stdout` and `stderr`
-    /// (the runtime's own messages go to `<bundle>/runc.log`). Returns the container's init pid.
-    pub fn run(
-        &self,
-        id: &str,
-        bundle: &Path,
-        stdin: Option<std::fs::File>,
-        stdout: std::fs::File,
-        stderr: std::fs::File,
-    ) -> Result<u32, AgentError> {
+    /// Start container `id` from `bundle`, detached: with `Stdio::Pipes`, `stdin` (else
+    /// /dev/null), `stdout` and `stderr` are its own; with `Stdio::Terminal` (a bundle whose
+    /// process has `terminal: true`), runc sends the terminal's master to the console socket
+    /// (`receive_console`). The runtime's own messages go to `<bundle>/runc.log`. Returns the
+    /// container's init pid.
+    pub fn run(&self, id: &str, bundle: &Path, stdio: ContainerStdio) -> Result<u32, AgentError> {
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| AgentError::Io { path, source }
@@ -55,20 +80,21 @@ impl Runtime {
         // still has its pid known (and, as our child, stays a zombie until reaped).
         let pid_file = bundle.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
-        let out = self
-            .command()
-            .arg("--log")
-            .arg(&log)
-            .args(["run", "--detach", "--pid-file"])
-            .arg(&pid_file)
-            .arg("--bundle")
-            .arg(bundle)
-            .arg(id)
-            .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
-            .stdout(stdout)
-            .stderr(stderr)
-            .output()
-            .map_err(io(&self.binary))?;
+        let mut command = self.command();
+        command.arg("--log").arg(&log).args(["run", "--detach", "--pid-file"]).arg(&pid_file);
+        match stdio {
+            ContainerStdio::Pipes { stdin, stdout, stderr } => {
+                command
+                    .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
+                    .stdout(stdout)
+                    .stderr(stderr);
+            }
+            ContainerStdio::Terminal { console_socket } => {
+                command.arg("--console-socket").arg(console_socket);
+                command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+            }
+        }
+        let out = command.arg("--bundle").arg(bundle).arg(id).output().map_err(io(&self.binary))?;
         if !out.status.success() {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let last = text.lines().last().unwrap_or("failed");

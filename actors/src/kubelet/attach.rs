@@ -2,8 +2,10 @@
 //! frames, until the container ends, and with `-i` its stdin. Output comes from its CRI log
 //! (the container's stdio are pipes the agent drains, so the log is where it goes); stdin goes
 //! into the FIFO the container reads (`crate::stdin`), for containers started with
-//! `stdin: true`. Containers get no terminal: `-t` passes bytes through as they are.
+//! `stdin: true`: a FIFO, or the master of the container's terminal (`tty: true`), whose size
+//! then follows the client's.
 
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use k3rs_agent::logs::{self, Stream};
@@ -11,7 +13,7 @@ use k3rs_api::podlog::{ExecEnd, exec_status};
 use k3rs_net::kubelet::{self, ExecRequest, ProtocolError, Reply, channel};
 use tokio::io::{AsyncWriteExt, DuplexStream};
 
-use super::exec::run_until;
+use super::exec::{run_until, window};
 use super::logs::Tail;
 use super::refuse;
 use crate::stdin::StdinHolders;
@@ -63,6 +65,12 @@ pub(super) async fn attach(
                 // The client's stdin ended: so does the container's (under stdinOnce, this
                 // was its last writer).
                 channel::CLOSE if data.first() == Some(&channel::STDIN) => stdin = None,
+                // A container with a terminal: its size follows the client's.
+                channel::RESIZE => {
+                    if let (Some(w), Some(size)) = (&stdin, window(&data)) {
+                        let _ = rustix::termios::tcsetwinsize(w.as_fd(), size);
+                    }
+                }
                 _ => {}
             }
         }

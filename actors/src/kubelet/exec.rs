@@ -269,7 +269,7 @@ fn end(code: i32, log: &Path) -> ExecEnd {
 }
 
 /// `{"Width":W,"Height":H}` from the resize channel.
-fn window(data: &[u8]) -> Option<rustix::termios::Winsize> {
+pub(super) fn window(data: &[u8]) -> Option<rustix::termios::Winsize> {
     let v: serde_json::Value = serde_json::from_slice(data).ok()?;
     Some(rustix::termios::Winsize {
         ws_col: u16::try_from(v["Width"].as_u64()?).ok()?,
@@ -284,19 +284,8 @@ async fn receive_fd(stream: tokio::net::UnixStream) -> Option<OwnedFd> {
     let stream = stream.into_std().ok()?;
     stream.set_nonblocking(false).ok()?;
     let _ = stream.set_read_timeout(Some(CONSOLE_TIMEOUT));
-    tokio::task::spawn_blocking(move || {
-        use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
-        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-        let mut control = RecvAncillaryBuffer::new(&mut space);
-        let mut name = [0u8; 4096];
-        let mut iov = [std::io::IoSliceMut::new(&mut name)];
-        recvmsg(&stream, &mut iov, &mut control, RecvFlags::empty()).ok()?;
-        control.drain().find_map(|message| match message {
-            RecvAncillaryMessage::ScmRights(mut fds) => fds.next(),
-            _ => None,
-        })
-    })
-    .await
-    .ok()
-    .flatten()
+    tokio::task::spawn_blocking(move || k3rs_agent::runtime::receive_console(&stream))
+        .await
+        .ok()
+        .flatten()
 }

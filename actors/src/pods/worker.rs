@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use k3rs_agent::podstatus::{self, ContainerState, State};
 use k3rs_agent::probe::{Counter, Probe};
-use k3rs_agent::{AgentError, kube, oci, sandbox};
+use k3rs_agent::{AgentError, kube, oci, runtime, sandbox};
 use k3rs_api::event::{self, EventSpec, EventType};
 use serde_json::Value;
 
@@ -100,6 +100,42 @@ impl Run {
 /// A started (or adopted) container: its pid, image id, whether it was adopted, the pump's
 /// ends of its output and the agent's end of its stdin (with `stdin: true`).
 type Started = (u32, String, bool, Option<(File, File)>, Option<File>);
+
+/// A short, fresh path for a console socket (socket paths are at most 107 bytes).
+fn console_socket_path() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("k3rs-tty-{}-{n}.sock", std::process::id()))
+}
+
+/// The terminal master runc sent to `listener` before it returned (a detached `runc run` has
+/// connected and sent by then; nothing waiting means none came).
+fn receive_master(listener: &std::os::unix::net::UnixListener) -> Option<File> {
+    listener.set_nonblocking(true).ok()?;
+    let (stream, _) = listener.accept().ok()?;
+    stream.set_nonblocking(false).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    runtime::receive_console(&stream).map(File::from)
+}
+
+/// Copies what the terminal shows into `out` (the stdout FIFO) until the container ends (the
+/// master then reads an error).
+fn copy_terminal(master: &File, mut out: File) {
+    let Ok(mut reader) = master.try_clone() else { return };
+    let _ = std::thread::Builder::new().name("tty-output".into()).spawn(move || {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match std::io::Read::read(&mut reader, &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if std::io::Write::write_all(&mut out, &buf[..n]).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+}
 
 /// The actor.
 pub struct PodWorker {
@@ -544,6 +580,7 @@ impl PodWorker {
         let spec = r.spec.clone();
         let name = spec["name"].as_str().unwrap_or("c").to_owned();
         let wants_stdin = spec["stdin"] == true;
+        let tty = spec["tty"] == true;
         let image_name = spec["image"].as_str().unwrap_or("").to_owned();
         let (images, runtime) = (self.s.images.clone(), self.s.runtime.clone());
         let (node, host_ip) = (self.s.node.clone(), self.s.host_ip.clone());
@@ -646,14 +683,32 @@ impl PodWorker {
                     "cannot open the output pipes".to_owned(),
                 ));
             };
+            let failed = |e: String| ("CreateContainerError".to_owned(), e);
+            if tty {
+                // The terminal's master: its output is copied into the stdout FIFO (so it is
+                // logged as any output is) and it takes the attaches' input.
+                let socket = console_socket_path();
+                let listener = std::os::unix::net::UnixListener::bind(&socket)
+                    .map_err(|e| failed(format!("console socket: {e}")))?;
+                let console = runtime::ContainerStdio::Terminal { console_socket: &socket };
+                let started = runtime.run(&id, &bundle, console);
+                let master = receive_master(&listener);
+                let _ = std::fs::remove_file(&socket);
+                let pid = started.map_err(|e| failed(e.to_string()))?;
+                let master =
+                    master.ok_or_else(|| failed("the runtime gave no terminal".to_owned()))?;
+                copy_terminal(&master, out);
+                let held = if wants_stdin { Some(master) } else { None };
+                return Ok((pid, image.id, false, Some(stdio), held));
+            }
             let held = if wants_stdin { held() } else { None };
             let container_stdin = held.as_ref().and_then(|_| {
                 let once = spec["stdinOnce"] == true;
                 std::fs::OpenOptions::new().read(true).write(!once).open(&stdin_fifo).ok()
             });
-            let pid = runtime
-                .run(&id, &bundle, container_stdin, out, err)
-                .map_err(|e| ("CreateContainerError".to_owned(), e.to_string()))?;
+            let pipes =
+                runtime::ContainerStdio::Pipes { stdin: container_stdin, stdout: out, stderr: err };
+            let pid = runtime.run(&id, &bundle, pipes).map_err(|e| failed(e.to_string()))?;
             Ok((pid, image.id, false, Some(stdio), held))
         });
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
