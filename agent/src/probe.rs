@@ -181,9 +181,18 @@ fn in_netns(netns: &Path, port: u16, timeout: Duration, http: Option<Http>) -> R
         request.push_str("\r\n");
         stream.write_all(request.as_bytes()).map_err(|e| fail(&e))?;
         stream.flush().map_err(|e| fail(&e))?;
-        let mut head = [0u8; 64];
-        let n = stream.read(&mut head).map_err(|e| fail(&e))?;
-        let line = String::from_utf8_lossy(&head[..n]);
+        // The status line, however the server splits its writes (or TLS its records).
+        let mut head = Vec::new();
+        let mut chunk = [0u8; 256];
+        while !head.contains(&b'\n') && head.len() < 1024 {
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => head.extend_from_slice(&chunk[..n]),
+                Err(e) if head.is_empty() => return Err(fail(&e)),
+                Err(_) => break,
+            }
+        }
+        let line = String::from_utf8_lossy(&head);
         let code: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
         if (200..400).contains(&code) {
             Ok(())

@@ -644,7 +644,8 @@ impl PodWorker {
             };
             // One an earlier agent started and left running is adopted, not replaced.
             if let Some(pid) = runtime.running(&id) {
-                let stdin = if wants_stdin { held() } else { None };
+                // (A terminal's master went with the agent that held it: no stdin then.)
+                let stdin = if wants_stdin && !tty { held() } else { None };
                 return Ok((pid, image.id, true, readers(&cdir), stdin));
             }
             let layers: Vec<_> = image.layers.iter().map(|l| images.layer_dir(l)).collect();
