@@ -254,15 +254,17 @@ spec:
     let mut attach = server.kubectl_command(&["attach", "-i", "ttyer"]);
     attach
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut attach = attach.spawn().unwrap();
     std::io::Write::write_all(&mut attach.stdin.take().unwrap(), b"typed\n").unwrap();
-    eventually("ttyer read its input", Duration::from_secs(30), || {
-        k(&["logs", "ttyer"]).1.contains("got-typed").then_some(())
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(attach.wait_with_output());
     });
-    let _ = attach.kill();
-    let _ = attach.wait();
+    let out = rx.recv_timeout(Duration::from_secs(60)).expect("attach ended").unwrap();
+    let (_, logs) = k(&["logs", "ttyer"]);
+    assert!(logs.contains("got-typed"), "{logs}\nattach: {}", common::text(&out));
     assert_eq!(k(&["delete", "pod", "ttyer"]).0, Some(0));
     // `kubectl run -it` from a terminal (`script`'s): a shell reads a typed line.
     let kubectl = format!(

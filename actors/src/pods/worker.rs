@@ -63,6 +63,8 @@ struct Run {
     started: bool,
     /// Its output into its log file while it runs.
     pump: Option<LogPump>,
+    /// The last start's pump draining: the next start waits for it.
+    drained: Option<logpump::Drained>,
     /// Its image is in the store (found, or pulled) for this pod.
     image_ready: bool,
     /// Failed pulls in a row: the back-off before the next.
@@ -98,8 +100,12 @@ impl Run {
 /// A started (or adopted) container: its pid, image id, whether adopted, and the pump's ends
 /// of its output pipes.
 /// A started (or adopted) container: its pid, image id, whether it was adopted, the pump's
-/// ends of its output and the agent's end of its stdin (with `stdin: true`).
-type Started = (u32, String, bool, Option<(File, File)>, Option<File>);
+/// ends of its output, the agent's end of its stdin (with `stdin: true`) and, with a
+/// terminal, the end of its copier.
+type Started = (u32, String, bool, Option<(File, File)>, Option<File>, Option<TtyCopy>);
+
+/// Ends when a terminal's output has all been copied.
+type TtyCopy = tokio::sync::oneshot::Receiver<()>;
 
 /// A short, fresh path for a console socket (socket paths are at most 107 bytes).
 fn console_socket_path() -> std::path::PathBuf {
@@ -119,22 +125,33 @@ fn receive_master(listener: &std::os::unix::net::UnixListener) -> Option<File> {
 }
 
 /// Copies what the terminal shows into `out` (the stdout FIFO) until the container ends (the
-/// master then reads an error).
-fn copy_terminal(master: &File, mut out: File) {
-    let Ok(mut reader) = master.try_clone() else { return };
-    let _ = std::thread::Builder::new().name("tty-output".into()).spawn(move || {
+/// master then reads an error); the receiver resolves when it has.
+fn copy_terminal(master: &File, mut out: File) -> Option<TtyCopy> {
+    let mut reader = master.try_clone().ok()?;
+    let (done, copied) = tokio::sync::oneshot::channel::<()>();
+    // Blocking reads (the master may come non-blocking).
+    if let Ok(flags) = rustix::fs::fcntl_getfl(&reader) {
+        let _ = rustix::fs::fcntl_setfl(&reader, flags - rustix::fs::OFlags::NONBLOCK);
+    }
+    let spawned = std::thread::Builder::new().name("tty-output".into()).spawn(move || {
+        let _done = done;
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             match std::io::Read::read(&mut reader, &mut buf) {
-                Ok(0) | Err(_) => return,
+                Ok(0) => return,
                 Ok(n) => {
                     if std::io::Write::write_all(&mut out, &buf[..n]).is_err() {
                         return;
                     }
                 }
+                // A signal (the agent reaps its children) interrupts the read: read on.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // The terminal's other side closed: the container ended.
+                Err(_) => return,
             }
         }
     });
+    spawned.ok().map(|_| copied)
 }
 
 /// The actor.
@@ -217,6 +234,7 @@ impl PodWorker {
                     probes: Vec::new(),
                     started: true,
                     pump: None,
+                    drained: None,
                     image_ready: false,
                     pull_failures: 0,
                     just_pulled: false,
@@ -581,6 +599,7 @@ impl PodWorker {
         let name = spec["name"].as_str().unwrap_or("c").to_owned();
         let wants_stdin = spec["stdin"] == true;
         let tty = spec["tty"] == true;
+        let drained = r.drained.take();
         let image_name = spec["image"].as_str().unwrap_or("").to_owned();
         let (images, runtime) = (self.s.images.clone(), self.s.runtime.clone());
         let (node, host_ip) = (self.s.node.clone(), self.s.host_ip.clone());
@@ -610,6 +629,10 @@ impl PodWorker {
             }
         };
         let work = tokio::task::spawn_blocking(move || -> Result<Started, (String, String)> {
+            // The last start's output is all in its log before this one writes.
+            if let Some(drained) = drained {
+                let _ = drained.blocking_recv();
+            }
             let image = images
                 .find(&image_name)
                 .map_err(|e| ("ErrImagePull".to_owned(), e.to_string()))?
@@ -646,7 +669,7 @@ impl PodWorker {
             if let Some(pid) = runtime.running(&id) {
                 // (A terminal's master went with the agent that held it: no stdin then.)
                 let stdin = if wants_stdin && !tty { held() } else { None };
-                return Ok((pid, image.id, true, readers(&cdir), stdin));
+                return Ok((pid, image.id, true, readers(&cdir), stdin, None));
             }
             let layers: Vec<_> = image.layers.iter().map(|l| images.layer_dir(l)).collect();
             let fail = |e: AgentError| ("CreateContainerError".to_owned(), e.to_string());
@@ -698,9 +721,9 @@ impl PodWorker {
                 let pid = started.map_err(|e| failed(e.to_string()))?;
                 let master =
                     master.ok_or_else(|| failed("the runtime gave no terminal".to_owned()))?;
-                copy_terminal(&master, out);
+                let copied = copy_terminal(&master, out);
                 let held = if wants_stdin { Some(master) } else { None };
-                return Ok((pid, image.id, false, Some(stdio), held));
+                return Ok((pid, image.id, false, Some(stdio), held, copied));
             }
             let held = if wants_stdin { held() } else { None };
             let container_stdin = held.as_ref().and_then(|_| {
@@ -710,13 +733,13 @@ impl PodWorker {
             let pipes =
                 runtime::ContainerStdio::Pipes { stdin: container_stdin, stdout: out, stderr: err };
             let pid = runtime.run(&id, &bundle, pipes).map_err(|e| failed(e.to_string()))?;
-            Ok((pid, image.id, false, Some(stdio), held))
+            Ok((pid, image.id, false, Some(stdio), held, None))
         });
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             act.busy = false;
             let container = act.runs[slot].spec["name"].as_str().unwrap_or("c").to_owned();
             match result {
-                Ok(Ok((pid, image_id, adopted, readers, stdin))) => {
+                Ok(Ok((pid, image_id, adopted, readers, stdin, copied))) => {
                     let r = &mut act.runs[slot];
                     // A restart is a start after the container ran before (not a retry of a
                     // start that failed).
@@ -743,7 +766,7 @@ impl PodWorker {
                     }
                     if let Some(readers) = readers {
                         let r = &mut act.runs[slot];
-                        match logpump::start(readers, logs, r.status.restarts) {
+                        match logpump::start(readers, logs, r.status.restarts, copied) {
                             Ok(pump) => r.pump = Some(pump),
                             Err(e) => tracing::warn!(actor = "PodWorker", pod = %act.name, container = %container, error = %e, "container output will not be logged"),
                         }
@@ -1172,7 +1195,7 @@ impl Handler<Exited> for PodWorker {
         r.running = false;
         r.status.ready = false;
         if let Some(pump) = r.pump.take() {
-            pump.exited();
+            r.drained = pump.exited();
         }
         let container = r.spec["name"].as_str().unwrap_or("c");
         let logs = k3rs_agent::logs::container_dir(
