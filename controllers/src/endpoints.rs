@@ -221,8 +221,43 @@ pub fn subsets(svc: &Value, pods: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-/// The Endpoints object for the Service, with these subsets.
-pub fn endpoints(svc: &Value, subsets: Vec<Value>) -> Value {
+/// The most addresses an Endpoints object holds (upstream's limit); past it the object is
+/// truncated and says so in `OVER_CAPACITY`.
+pub const MAX_ENDPOINTS_ADDRESSES: usize = 1000;
+/// The annotation a truncated Endpoints object carries (value `truncated`).
+pub const OVER_CAPACITY: &str = "endpoints.kubernetes.io/over-capacity";
+
+/// At most `MAX_ENDPOINTS_ADDRESSES` addresses in `subsets`: ready ones first, subset by
+/// subset, then not-ready ones with what room is left; true if any were dropped.
+fn truncate(subsets: &mut Vec<Value>) -> bool {
+    let count = |s: &Value, k: &str| s[k].as_array().map_or(0, Vec::len);
+    let total: usize =
+        subsets.iter().map(|s| count(s, "addresses") + count(s, "notReadyAddresses")).sum();
+    if total <= MAX_ENDPOINTS_ADDRESSES {
+        return false;
+    }
+    let mut room = MAX_ENDPOINTS_ADDRESSES;
+    for key in ["addresses", "notReadyAddresses"] {
+        for s in subsets.iter_mut() {
+            if let Some(list) = s.get_mut(key).and_then(Value::as_array_mut) {
+                list.truncate(room);
+                room -= list.len();
+            }
+        }
+    }
+    for s in subsets.iter_mut() {
+        if let Some(m) = s.as_object_mut() {
+            m.retain(|k, v| !(k.ends_with("ddresses") && v.as_array().is_some_and(Vec::is_empty)));
+        }
+    }
+    subsets.retain(|s| s.get("addresses").is_some() || s.get("notReadyAddresses").is_some());
+    true
+}
+
+/// The Endpoints object for the Service, with these subsets (truncated past
+/// `MAX_ENDPOINTS_ADDRESSES`, as upstream's controller does).
+pub fn endpoints(svc: &Value, mut subsets: Vec<Value>) -> Value {
+    let truncated = truncate(&mut subsets);
     let mut ep = json!({
         "apiVersion": "v1",
         "kind": "Endpoints",
@@ -234,6 +269,9 @@ pub fn endpoints(svc: &Value, subsets: Vec<Value>) -> Value {
     });
     if !subsets.is_empty() {
         ep["subsets"] = json!(subsets);
+    }
+    if truncated {
+        ep["metadata"]["annotations"] = json!({OVER_CAPACITY: "truncated"});
     }
     ep
 }
@@ -369,13 +407,23 @@ pub async fn reconcile(
             Err(s) => return Err(s),
         },
         Some(current) => {
+            let over = |o: &Value| o["metadata"]["annotations"][OVER_CAPACITY].clone();
             if current["subsets"] != wanted["subsets"]
                 || current["metadata"]["labels"] != wanted["metadata"]["labels"]
+                || over(&current) != over(&wanted)
             {
                 let result = objects
                     .update_with(ep_def, ns, name, Sub::Main, false, |existing| {
                         let mut next = existing.clone();
                         next["metadata"]["labels"] = wanted["metadata"]["labels"].clone();
+                        match wanted["metadata"]["annotations"].get(OVER_CAPACITY) {
+                            Some(v) => next["metadata"]["annotations"][OVER_CAPACITY] = v.clone(),
+                            None => {
+                                if let Some(a) = next["metadata"]["annotations"].as_object_mut() {
+                                    a.remove(OVER_CAPACITY);
+                                }
+                            }
+                        }
                         match wanted.get("subsets") {
                             Some(s) => next["subsets"] = s.clone(),
                             None => {
@@ -598,6 +646,21 @@ mod tests {
         assert_eq!(managed_slice_of(&made), Some("web"));
         // No pods: one empty placeholder.
         assert_eq!(slice_contents(&s, &[]), vec![(json!([]), json!([]))]);
+    }
+
+    #[test]
+    fn endpoints_past_a_thousand_addresses_are_truncated_ready_first() {
+        let pods: Vec<Value> = (0..1100)
+            .map(|i| pod(&format!("p{i}"), &format!("10.42.{}.{}", i / 200, i % 200 + 1), i >= 50))
+            .collect();
+        let s = svc(json!({}));
+        let ep = endpoints(&s, subsets(&s, &pods));
+        assert_eq!(ep["metadata"]["annotations"][OVER_CAPACITY], "truncated");
+        let subset = &ep["subsets"][0];
+        assert_eq!(subset["addresses"].as_array().unwrap().len(), 1000, "ready ones kept");
+        assert!(subset.get("notReadyAddresses").is_none(), "no room left for not-ready ones");
+        let small = endpoints(&s, subsets(&s, &pods[..10]));
+        assert!(small["metadata"].get("annotations").is_none());
     }
 
     #[test]
