@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages the tests use. Extend this list as tests need more (iproute2, runc, ...).
-APT_PACKAGES=(build-essential pkg-config git ca-certificates kubectl runc busybox-static iproute2 nftables util-linux docker-registry skopeo)
+APT_PACKAGES=(build-essential pkg-config git ca-certificates kubectl runc busybox-static iproute2 nftables util-linux docker-registry skopeo tzdata)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,6 +1,7 @@
 //! Cron schedules as CronJobs write them: five fields (minute, hour, day of month, month, day
 //! of week) with `*`, lists, ranges, steps and month/day names, or a macro (`@hourly`,
-//! `@daily`, `@weekly`, `@monthly`, `@yearly`). Times are UTC. Plain logic.
+//! `@daily`, `@weekly`, `@monthly`, `@yearly`), read in UTC or in an IANA time zone from the
+//! system's zone database. Plain logic.
 
 use time::{Duration, OffsetDateTime};
 
@@ -14,6 +15,8 @@ pub struct Schedule {
     weekdays: Vec<bool>,
     /// Both day fields were restricted: a time matches either (cron's rule).
     either_day: bool,
+    /// The zone the fields are read in (`spec.timeZone`); UTC when none.
+    zone: Option<jiff::tz::TimeZone>,
 }
 
 const MONTHS: [&str; 12] =
@@ -89,7 +92,26 @@ impl Schedule {
             months: field(month, 1, 12, &MONTHS)?,
             weekdays,
             either_day: restricted(day) && restricted(weekday),
+            zone: None,
         })
+    }
+
+    /// Read the fields in the IANA time zone `name` (from the system's zone database), as
+    /// `spec.timeZone` asks; upstream's wording when it is unknown.
+    pub fn in_zone(mut self, name: &str) -> Result<Schedule, String> {
+        let zone =
+            jiff::tz::TimeZone::get(name).map_err(|_| format!("unknown time zone {name}"))?;
+        self.zone = Some(zone);
+        Ok(self)
+    }
+
+    /// The wall-clock time at instant `t` in the schedule's zone.
+    fn local(&self, t: OffsetDateTime) -> OffsetDateTime {
+        let offset = self.zone.as_ref().and_then(|z| {
+            let at = jiff::Timestamp::from_second(t.unix_timestamp()).ok()?;
+            time::UtcOffset::from_whole_seconds(z.to_offset(at).seconds()).ok()
+        });
+        t.to_offset(offset.unwrap_or(time::UtcOffset::UTC))
     }
 
     fn matches(&self, t: OffsetDateTime) -> bool {
@@ -102,25 +124,29 @@ impl Schedule {
             && days
     }
 
-    /// The first scheduled minute strictly after `after`, within five years.
+    /// The first scheduled minute strictly after `after`, within five years, as an instant
+    /// (UTC). Minutes are matched on the zone's wall clock: across a change to summer time the
+    /// skipped minutes never come, and a repeated hour matches twice.
     pub fn next_after(&self, after: OffsetDateTime) -> Option<OffsetDateTime> {
         let after = after.to_offset(time::UtcOffset::UTC);
         let mut t =
             after.replace_second(0).ok()?.replace_nanosecond(0).ok()? + Duration::minutes(1);
         let end = after + Duration::days(5 * 366);
         while t < end {
-            if !self.months[u8::from(t.month()) as usize] {
-                // Skip to the first minute of the next day (months are checked day by day).
-                t = t.replace_time(time::Time::MIDNIGHT) + Duration::days(1);
+            let local = self.local(t);
+            let minute_of_day = i64::from(local.hour()) * 60 + i64::from(local.minute());
+            if !self.months[u8::from(local.month()) as usize] {
+                // On to the next local midnight (months are checked day by day).
+                t += Duration::minutes(1440 - minute_of_day);
                 continue;
             }
-            if self.matches(t) {
+            if self.matches(local) {
                 return Some(t);
             }
-            t += if self.hours[t.hour() as usize] {
+            t += if self.hours[local.hour() as usize] {
                 Duration::minutes(1)
             } else {
-                Duration::minutes(60 - i64::from(t.minute()))
+                Duration::minutes(60 - i64::from(local.minute()))
             };
         }
         None
@@ -165,5 +191,23 @@ mod tests {
         assert!(Schedule::parse("61 * * * *").is_err());
         assert!(Schedule::parse("*/0 * * * *").is_err());
         assert!(Schedule::parse("* * * foo *").is_err());
+    }
+
+    #[test]
+    fn time_zones_move_the_schedule_to_their_wall_clock() {
+        let nine = Schedule::parse("0 9 * * *").unwrap();
+        let tokyo = nine.clone().in_zone("Asia/Tokyo").unwrap();
+        assert_eq!(tokyo.next_after(at("2026-11-25T01:00:00Z")), Some(at("2026-11-26T00:00:00Z")));
+        // New York: 09:00 is 14:00Z in winter and 13:00Z in summer.
+        let ny = nine.clone().in_zone("America/New_York").unwrap();
+        assert_eq!(ny.next_after(at("2026-11-25T00:00:00Z")), Some(at("2026-11-25T14:00:00Z")));
+        assert_eq!(ny.next_after(at("2026-07-01T00:00:00Z")), Some(at("2026-07-01T13:00:00Z")));
+        // 02:30 does not happen on the morning clocks go forward (8 March 2026).
+        let half_two = Schedule::parse("30 2 * * *").unwrap().in_zone("America/New_York").unwrap();
+        assert_eq!(
+            half_two.next_after(at("2026-03-08T00:00:00Z")),
+            Some(at("2026-03-09T06:30:00Z"))
+        );
+        assert_eq!(nine.in_zone("Mars/Olympus").unwrap_err(), "unknown time zone Mars/Olympus");
     }
 }

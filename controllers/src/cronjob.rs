@@ -1,4 +1,4 @@
-//! The CronJob controller: at each scheduled time (UTC; `spec.timeZone` is not read) it makes
+//! The CronJob controller: at each scheduled time (UTC, or in `spec.timeZone`) it makes
 //! a Job from the template, named `<cronjob>-<minutes since the epoch>`, honouring `suspend`,
 //! `startingDeadlineSeconds` and `concurrencyPolicy` (Allow, Forbid, Replace); it keeps the
 //! newest finished Jobs up to the history limits and reports `active`, `lastScheduleTime` and
@@ -121,7 +121,12 @@ pub async fn reconcile(
     if !status.is_object() {
         status = json!({});
     }
-    let schedule = match Schedule::parse(cj["spec"]["schedule"].as_str().unwrap_or("")) {
+    let parsed = Schedule::parse(cj["spec"]["schedule"].as_str().unwrap_or(""));
+    let schedule = match (parsed, cj["spec"]["timeZone"].as_str()) {
+        (Ok(s), Some(zone)) => s.in_zone(zone),
+        (parsed, _) => parsed,
+    };
+    let schedule = match schedule {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(actor = "ControllerActor", cronjob = name, error = %e, "unparsable schedule");
