@@ -9,7 +9,7 @@ pub async fn wait_for_exit(pid: u32) -> Option<i32> {
     let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok()?)?;
     let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::NONBLOCK).ok()?;
     // `new` is deprecated for fds the AsyncFd does not own; this one owns its pidfd (an
-    // `OwnedFd` moved in), and `register`, the replacement, is `unsafe`, which the workspace
+    // `OwnedFd` moved in), and `register`, the replacement, is `unsafe`, which this crate
     // forbids.
     #[allow(deprecated)]
     let fd = tokio::io::unix::AsyncFd::new(fd).ok()?;

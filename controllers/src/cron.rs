@@ -134,10 +134,9 @@ impl Schedule {
         let end = after + Duration::days(5 * 366);
         while t < end {
             let local = self.local(t);
-            let minute_of_day = i64::from(local.hour()) * 60 + i64::from(local.minute());
             if !self.months[u8::from(local.month()) as usize] {
-                // On to the next local midnight (months are checked day by day).
-                t += Duration::minutes(1440 - minute_of_day);
+                // On to the next local hour (a day can be 23 or 25 hours long in a zone).
+                t += Duration::minutes(60 - i64::from(local.minute()));
                 continue;
             }
             if self.matches(local) {
@@ -208,6 +207,9 @@ mod tests {
             half_two.next_after(at("2026-03-08T00:00:00Z")),
             Some(at("2026-03-09T06:30:00Z"))
         );
+        // A month that begins the day after clocks go forward (Berlin, 31 March 2030).
+        let april = Schedule::parse("0 0 1 4 *").unwrap().in_zone("Europe/Berlin").unwrap();
+        assert_eq!(april.next_after(at("2030-03-30T12:00:00Z")), Some(at("2030-03-31T22:00:00Z")));
         assert_eq!(nine.in_zone("Mars/Olympus").unwrap_err(), "unknown time zone Mars/Olympus");
     }
 }

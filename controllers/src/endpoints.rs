@@ -255,7 +255,8 @@ fn truncate(subsets: &mut Vec<Value>) -> bool {
 }
 
 /// The Endpoints object for the Service, with these subsets (truncated past
-/// `MAX_ENDPOINTS_ADDRESSES`, as upstream's controller does).
+/// `MAX_ENDPOINTS_ADDRESSES`, ready addresses first and subsets in order, where upstream's
+/// controller shares the room among subsets in proportion).
 pub fn endpoints(svc: &Value, mut subsets: Vec<Value>) -> Value {
     let truncated = truncate(&mut subsets);
     let mut ep = json!({

@@ -18,6 +18,41 @@ use super::logs::Tail;
 use super::refuse;
 use crate::stdin::StdinHolders;
 
+/// Where an attach's stdin goes: a FIFO, written without blocking a thread (a container that
+/// never reads cannot hold one up past the session), or a terminal's master.
+enum Input {
+    Fifo(tokio::net::unix::pipe::Sender),
+    Terminal(tokio::fs::File),
+}
+
+impl Input {
+    fn of(file: std::fs::File) -> Input {
+        use std::os::unix::fs::FileTypeExt;
+        let fifo = file.metadata().is_ok_and(|m| m.file_type().is_fifo());
+        match fifo.then(|| file.try_clone().map(tokio::net::unix::pipe::Sender::from_file)) {
+            Some(Ok(Ok(sender))) => Input::Fifo(sender),
+            _ => Input::Terminal(tokio::fs::File::from_std(file)),
+        }
+    }
+
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Input::Fifo(s) => s.write_all(data).await,
+            Input::Terminal(f) => {
+                f.write_all(data).await?;
+                f.flush().await
+            }
+        }
+    }
+
+    fn terminal(&self) -> Option<&tokio::fs::File> {
+        match self {
+            Input::Terminal(f) => Some(f),
+            Input::Fifo(_) => None,
+        }
+    }
+}
+
 pub(super) async fn attach(
     logs_dir: &Path,
     holders: &StdinHolders,
@@ -34,10 +69,11 @@ pub(super) async fn attach(
     if done.exists() {
         return refuse(io, 400, "cannot attach to a container that has ended".to_owned()).await;
     }
-    let stdin = match (req.stdin, holders.writer(&dir)) {
-        (false, _) => None,
-        (true, Some(w)) => Some(tokio::fs::File::from_std(w)),
-        (true, None) => {
+    // Asked only with -i: taking a stdinOnce container's stdin uses it up.
+    let stdin = match req.stdin.then(|| holders.writer(&dir)) {
+        None => None,
+        Some(Some(w)) => Some(Input::of(w)),
+        Some(None) => {
             let message = format!(
                 "container {} takes no stdin: it was not started with stdin: true, or its one \
                  attach (stdinOnce) has been",
@@ -57,7 +93,7 @@ pub(super) async fn attach(
             match ch {
                 channel::STDIN => {
                     if let Some(w) = stdin.as_mut()
-                        && (w.write_all(&data).await.is_err() || w.flush().await.is_err())
+                        && w.write(&data).await.is_err()
                     {
                         stdin = None;
                     }
@@ -67,7 +103,9 @@ pub(super) async fn attach(
                 channel::CLOSE if data.first() == Some(&channel::STDIN) => stdin = None,
                 // A container with a terminal: its size follows the client's.
                 channel::RESIZE => {
-                    if let (Some(w), Some(size)) = (&stdin, window(&data)) {
+                    if let (Some(w), Some(size)) =
+                        (stdin.as_ref().and_then(Input::terminal), window(&data))
+                    {
                         let _ = rustix::termios::tcsetwinsize(w.as_fd(), size);
                     }
                 }

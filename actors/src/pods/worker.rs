@@ -761,7 +761,9 @@ impl PodWorker {
                     r.running = true;
                     let logs = k3rs_agent::logs::container_dir(&act.s.logs_dir, &act.namespace, &act.name, &act.uid, &container);
                     if let Some(stdin) = stdin {
-                        let once = act.runs[slot].spec["stdinOnce"] == true;
+                        // A terminal's input never ends (upstream closes only a pipe's).
+                        let spec = &act.runs[slot].spec;
+                        let once = spec["stdinOnce"] == true && spec["tty"] != true;
                         act.s.stdin.hold(logs.clone(), stdin, once);
                     }
                     if let Some(readers) = readers {

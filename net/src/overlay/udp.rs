@@ -132,7 +132,10 @@ impl Relay {
         let routes = Arc::new(RwLock::new(routes));
         let stats = Arc::new(Stats::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = Vec::new();
+        // Made first, so that a failure part-way drops it and stops the threads already started.
+        let mut relay = Relay { routes, stats, stop, threads: Vec::new() };
+        let (routes, stats, stop) = (relay.routes.clone(), relay.stats.clone(), relay.stop.clone());
+        let threads = &mut relay.threads;
         for (i, queue) in queues.into_iter().enumerate() {
             let socket = bind(SocketAddrV4::new(local, PORT))?;
             let (tx_queue, tx_socket) = (queue.try_clone()?, socket.try_clone()?);
@@ -149,7 +152,7 @@ impl Relay {
                     .spawn(move || receive_loop(queue, socket, &r, &s, &halt))?,
             );
         }
-        Ok(Relay { routes, stats, stop, threads })
+        Ok(relay)
     }
 
     /// Replace the routing table (peers came or went).
