@@ -87,26 +87,24 @@ pub fn import_airgap_images(data_dir: &DataDir) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The address this host reaches `server` from (a UDP socket's local address: no packet is
-/// sent), else loopback.
-fn detect_ip(server: &str) -> IpAddr {
-    let host_port = server.trim_start_matches("https://").split('/').next().unwrap_or("");
-    std::net::UdpSocket::bind("0.0.0.0:0")
-        .and_then(|s| {
-            s.connect(host_port)?;
-            s.local_addr()
-        })
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+/// The address this host sends to `target` (`host:port`) from: a UDP socket's local address
+/// after `connect`, which is a route lookup (no packet is sent).
+fn route_source(target: &str) -> Option<IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect(target).ok()?;
+    Some(socket.local_addr().ok()?.ip())
 }
 
-/// The address this host's default route leaves from, if it has one (a UDP socket's local
-/// address after `connect` to a documentation address: a route lookup, no packet is sent).
+/// The address this host reaches `server` from, else loopback.
+fn detect_ip(server: &str) -> IpAddr {
+    let host_port = server.trim_start_matches("https://").split('/').next().unwrap_or("");
+    route_source(host_port).unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+}
+
+/// The address this host's default route leaves from, if it has one (the route to a
+/// documentation address).
 pub fn default_route_address() -> Option<IpAddr> {
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    socket.connect("192.0.2.1:9").ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
+    route_source("192.0.2.1:9").filter(|ip| !ip.is_unspecified() && !ip.is_loopback())
 }
 
 /// `k3rs agent`.

@@ -36,6 +36,26 @@ fn node_with_busybox(net: &NodeNet, dir: tempfile::TempDir) -> Server {
     Server::start_in_netns(net, dir, &args)
 }
 
+/// Start `command` with its stdin to write and its output collected: the writer, and where
+/// its output comes once it ends (wait on it with a deadline).
+fn with_input(
+    command: &mut std::process::Command,
+) -> (std::process::ChildStdin, std::sync::mpsc::Receiver<std::io::Result<std::process::Output>>) {
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    (input, rx)
+}
+
 /// `kubectl apply` the manifest `yaml` (written to `<name>.yaml` in the server's directory).
 fn apply_yaml(server: &Server, name: &str, yaml: &str) {
     let file = server.dir.path().join(format!("{name}.yaml"));
@@ -218,16 +238,10 @@ fn pods_run_in_runc_containers_restart_complete_and_go() {
         "--",
         "cat",
     ]);
-    run.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut run = run.spawn().unwrap();
-    std::io::Write::write_all(&mut run.stdin.take().unwrap(), b"fed through stdin\n").unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(run.wait_with_output());
-    });
-    let out = rx.recv_timeout(Duration::from_secs(90)).expect("kubectl run -i ended").unwrap();
+    let (mut input, ended) = with_input(&mut run);
+    std::io::Write::write_all(&mut input, b"fed through stdin\n").unwrap();
+    drop(input);
+    let out = ended.recv_timeout(Duration::from_secs(90)).expect("kubectl run -i ended").unwrap();
     let said = common::text(&out);
     assert!(out.status.success() && said.contains("fed through stdin"), "{said}");
     // A container with a terminal: its output (logged through the terminal) shows it has one,
@@ -252,17 +266,10 @@ spec:
         k(&["logs", "ttyer"]).1.contains("/dev/pts/").then_some(())
     });
     let mut attach = server.kubectl_command(&["attach", "-i", "ttyer"]);
-    attach
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut attach = attach.spawn().unwrap();
-    std::io::Write::write_all(&mut attach.stdin.take().unwrap(), b"typed\n").unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(attach.wait_with_output());
-    });
-    let out = rx.recv_timeout(Duration::from_secs(60)).expect("attach ended").unwrap();
+    let (mut input, ended) = with_input(&mut attach);
+    std::io::Write::write_all(&mut input, b"typed\n").unwrap();
+    drop(input);
+    let out = ended.recv_timeout(Duration::from_secs(60)).expect("attach ended").unwrap();
     let (_, logs) = k(&["logs", "ttyer"]);
     assert!(logs.contains("got-typed"), "{logs}\nattach: {}", common::text(&out));
     assert_eq!(k(&["delete", "pod", "ttyer"]).0, Some(0));
@@ -272,26 +279,16 @@ spec:
         net.netns,
         server.kubeconfig.display()
     );
-    let mut script = std::process::Command::new("script")
-        .args(["-qec", &kubectl, "/dev/null"])
-        .env("HOME", server.dir.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut typing = script.stdin.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(script.wait_with_output());
-    });
+    let mut script = std::process::Command::new("script");
+    script.args(["-qec", &kubectl, "/dev/null"]).env("HOME", server.dir.path());
+    let (mut typing, ended) = with_input(&mut script);
     // Typed once the shell waits (kubectl attaches after the pod runs); a line typed early
     // waits in the terminal for kubectl to read it.
     eventually("shell running", Duration::from_secs(30), || {
         k(&["get", "pod", "shell", "--no-headers"]).1.contains("Running").then_some(())
     });
     std::io::Write::write_all(&mut typing, b"hi\r").unwrap();
-    let out = rx.recv_timeout(Duration::from_secs(60)).expect("kubectl run -it ended").unwrap();
+    let out = ended.recv_timeout(Duration::from_secs(60)).expect("kubectl run -it ended").unwrap();
     drop(typing);
     let text = common::text(&out);
     assert!(text.contains("got-hi"), "{text}");

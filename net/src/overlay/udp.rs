@@ -35,7 +35,8 @@ const MAGIC: u8 = 0x6b;
 const VERSION: u8 = 1;
 /// How often blocked threads look at the stop flag.
 const WAKE: Duration = Duration::from_millis(200);
-/// How long a receiver pauses after an unexpected socket error.
+/// A receiver's first pause after an unexpected socket error; it doubles while errors go on,
+/// up to `WAKE`, and starts over after a datagram comes.
 const ERROR_PAUSE: Duration = Duration::from_millis(10);
 
 /// Where packets go: peers' pod ranges to their addresses, and what is accepted back.
@@ -250,9 +251,13 @@ fn receive_loop(
     stop: &AtomicBool,
 ) {
     let mut buf = vec![0u8; 65_536];
+    let mut pause = ERROR_PAUSE;
     while !stop.load(Ordering::Relaxed) {
         let (n, from) = match socket.recv_from(&mut buf) {
-            Ok(got) => got,
+            Ok(got) => {
+                pause = ERROR_PAUSE;
+                got
+            }
             Err(e)
                 if matches!(
                     e.kind(),
@@ -264,9 +269,11 @@ fn receive_loop(
                 continue;
             }
             Err(e) => {
-                // Not expected on an unconnected socket; pause rather than spin on it.
+                // Not expected on an unconnected socket: back off rather than spin on it
+                // (each pause at most `WAKE`, so a stop is still seen in time).
                 tracing::warn!(error = %e, "overlay socket: receive failed");
-                std::thread::sleep(ERROR_PAUSE);
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(WAKE);
                 continue;
             }
         };
